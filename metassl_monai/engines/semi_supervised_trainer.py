@@ -1,0 +1,237 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""A MONAI/Ignite trainer that consumes a labeled and an unlabeled stream per iteration."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from monai.engines import Trainer
+from monai.engines.utils import IterationEvents
+from monai.utils.enums import CommonKeys as Keys
+from torch import nn
+from torch.optim.optimizer import Optimizer
+from torch.utils.data import DataLoader, DistributedSampler
+
+from metassl_monai.frameworks.base import Framework
+
+__all__ = ["SemiSupervisedTrainer"]
+
+
+class SemiSupervisedTrainer(Trainer):
+    """
+    Semi-supervised training with SSL4MIS-style two-stream batches. One iteration:
+
+    1. next labeled batch (the engine's data loader) and next unlabeled batch (``unlabeled_data_loader``, cycled
+       independently, its ``DistributedSampler`` epoch advanced on every new pass);
+    2. ``framework(x_l, x_u)`` → one :class:`~metassl_monai.frameworks.Branch` per trainable network;
+    3. per branch: ``supervised_loss(pred_l, y_l) + λ · [consistency_loss(pred_u, ref_u)
+       + labeled_consistency_loss(pred_l, ref_l, y_l)]``, summed over branches;
+    4. backward and optimizer step (with ``torch.autocast``/GradScaler when ``amp``).
+
+    ``λ`` is ``engine.state.consistency_weight``, set each iteration by a parameter scheduler such as
+    :class:`metassl_monai.handlers.ConsistencyRampUp` (``consistency_weight`` below is only its initial value).
+
+    Consistency losses take ``(pred_logits, ref_logits, target=None)``. Each branch gets its *own deep copy* of
+    them, so stateful losses (the adaptive thresholds of :class:`~metassl_monai.losses.HeterogeneousLoss`) are kept
+    per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies live in
+    :attr:`consistency_losses` and :attr:`labeled_consistency_losses` (``nn.ModuleList``; include them in checkpoints).
+
+    ``engine.state.output`` holds ``image``, ``label``, ``pred`` (labeled logits of the first branch), ``loss``
+    (a 0-dim tensor) and ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
+    ``_b`` for the second branch), plus ``unlabeled_image`` when the unlabeled stream is used.
+
+    Args:
+        device: device to train on.
+        max_epochs: number of epochs (an epoch is ``epoch_length`` iterations).
+        train_data_loader: the labeled stream; items ``{"image", "label"}``.
+        framework: a :class:`~metassl_monai.frameworks.Framework` (Supervised, MeanTeacher, CPS, ...).
+        optimizer: optimizer over the parameters of ``framework.trainable_networks()``.
+        supervised_loss: loss of the labeled logits against the label, e.g. ``monai.losses.DiceCELoss``.
+        unlabeled_data_loader: the unlabeled stream; items ``{"image"}``; required when the framework uses it.
+        consistency_loss: loss between ``pred_u`` and ``ref_u`` (None: no unlabeled term).
+        labeled_consistency_loss: loss between ``pred_l`` and ``ref_l`` with the label as target (None: no term).
+        consistency_weight: initial ``engine.state.consistency_weight``.
+        epoch_length: iterations per epoch (default: length of the labeled loader).
+        image_key, label_key: keys of the batch dictionaries.
+        amp: mixed precision (CUDA only).
+        optim_set_to_none: ``zero_grad(set_to_none=...)``.
+        train_handlers, key_train_metric, additional_metrics, postprocessing, non_blocking, amp_kwargs, to_kwargs,
+        event_names, event_to_attr, decollate: as in :class:`monai.engines.SupervisedTrainer`.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device,
+        max_epochs: int,
+        train_data_loader: Iterable | DataLoader,
+        framework: Framework,
+        optimizer: Optimizer,
+        supervised_loss: Callable,
+        unlabeled_data_loader: Iterable | DataLoader | None = None,
+        consistency_loss: nn.Module | None = None,
+        labeled_consistency_loss: nn.Module | None = None,
+        consistency_weight: float = 0.0,
+        epoch_length: int | None = None,
+        image_key: str = Keys.IMAGE,
+        label_key: str = Keys.LABEL,
+        non_blocking: bool = False,
+        postprocessing: Callable | None = None,
+        key_train_metric: dict | None = None,
+        additional_metrics: dict | None = None,
+        train_handlers: Sequence | None = None,
+        amp: bool = False,
+        event_names: list | None = None,
+        event_to_attr: dict | None = None,
+        decollate: bool = False,
+        optim_set_to_none: bool = False,
+        to_kwargs: dict | None = None,
+        amp_kwargs: dict | None = None,
+    ) -> None:
+        if not isinstance(framework, Framework):
+            raise TypeError(f"framework must be a metassl_monai.frameworks.Framework, got {type(framework).__name__}.")
+        if framework.uses_unlabeled and unlabeled_data_loader is None:
+            raise ValueError(f"{type(framework).__name__} needs an unlabeled_data_loader.")
+        if not framework.uses_unlabeled and consistency_loss is not None:
+            raise ValueError(f"{type(framework).__name__} has no unlabeled stream: set consistency_loss to None.")
+        if framework.uses_unlabeled and consistency_loss is None:
+            raise ValueError(f"{type(framework).__name__} needs a consistency_loss for the unlabeled stream.")
+        if labeled_consistency_loss is not None and not framework.uses_unlabeled:
+            raise ValueError(f"{type(framework).__name__} has no reference: set labeled_consistency_loss to None.")
+        if unlabeled_data_loader is not None and framework.uses_unlabeled:
+            try:
+                if len(unlabeled_data_loader) == 0:  # type: ignore[arg-type]
+                    raise ValueError("the unlabeled data loader is empty: the unlabeled datalist has no item.")
+            except TypeError:
+                pass
+        super().__init__(
+            device=device,
+            max_epochs=max_epochs,
+            data_loader=train_data_loader,
+            epoch_length=epoch_length,
+            non_blocking=non_blocking,
+            prepare_batch=lambda *a, **k: a[0],  # batches are split by key in _iteration
+            iteration_update=None,
+            postprocessing=postprocessing,
+            key_metric=key_train_metric,
+            additional_metrics=additional_metrics,
+            handlers=train_handlers,
+            amp=amp,
+            event_names=event_names,
+            event_to_attr=event_to_attr,
+            decollate=decollate,
+            to_kwargs=to_kwargs,
+            amp_kwargs=amp_kwargs,
+        )
+        self.framework = framework
+        self.network = framework.network
+        self.optimizer = optimizer
+        self.supervised_loss = supervised_loss
+        self.unlabeled_data_loader = unlabeled_data_loader if framework.uses_unlabeled else None
+        n = framework.num_branches
+        self.consistency_losses = self._per_branch(consistency_loss, n)
+        self.labeled_consistency_losses = self._per_branch(labeled_consistency_loss, n)
+        self.image_key = image_key
+        self.label_key = label_key
+        self.optim_set_to_none = optim_set_to_none
+        self.state.consistency_weight = float(consistency_weight)
+        self._unlabeled_iter: Any = None
+        self._unlabeled_pass = 0
+        framework.attach(self)
+
+    @staticmethod
+    def _per_branch(loss: nn.Module | None, n: int) -> nn.ModuleList | None:
+        if loss is None:
+            return None
+        return nn.ModuleList([loss] + [copy.deepcopy(loss) for _ in range(n - 1)])
+
+    def _next_unlabeled(self) -> dict:
+        if self._unlabeled_iter is None:
+            self._start_unlabeled_pass()
+        try:
+            return next(self._unlabeled_iter)
+        except StopIteration:
+            self._start_unlabeled_pass()
+            try:
+                return next(self._unlabeled_iter)
+            except StopIteration:
+                raise ValueError("the unlabeled data loader yielded no batch.") from None
+
+    def _start_unlabeled_pass(self) -> None:
+        sampler = getattr(self.unlabeled_data_loader, "sampler", None)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(self._unlabeled_pass)
+        self._unlabeled_pass += 1
+        self._unlabeled_iter = iter(self.unlabeled_data_loader)  # type: ignore[arg-type]
+
+    def _to_device(self, batch: dict, key: str) -> torch.Tensor:
+        if not isinstance(batch, dict) or key not in batch:
+            got = sorted(batch.keys()) if isinstance(batch, dict) else type(batch).__name__
+            raise KeyError(f"batch has no key {key!r} (it has {got}).")
+        return batch[key].to(self.state.device, non_blocking=self.non_blocking, **self.to_kwargs)
+
+    def _iteration(self, engine: SemiSupervisedTrainer, batchdata: dict) -> dict:  # type: ignore[override]
+        if batchdata is None:
+            raise ValueError("Must provide batch data for current iteration.")
+        x_l = engine._to_device(batchdata, engine.image_key)
+        y_l = engine._to_device(batchdata, engine.label_key)
+        x_u = None
+        if engine.unlabeled_data_loader is not None:
+            x_u = engine._to_device(engine._next_unlabeled(), engine.image_key)
+        engine.state.output = {Keys.IMAGE: x_l, Keys.LABEL: y_l}
+        if x_u is not None:
+            engine.state.output["unlabeled_image"] = x_u
+
+        for net in engine.framework.trainable_networks():
+            net.train()
+        for losses in (engine.consistency_losses, engine.labeled_consistency_losses):
+            if losses is not None:
+                losses.train()
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+
+        def _forward_and_loss() -> None:
+            branches = engine.framework(x_l, x_u, with_labeled_reference=engine.labeled_consistency_losses is not None)
+            engine.state.output[Keys.PRED] = branches[0].pred_l
+            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+            weight = float(getattr(engine.state, "consistency_weight", 0.0) or 0.0)
+            total = torch.zeros((), device=x_l.device)
+            terms: dict[str, float] = {}
+            for i, branch in enumerate(branches):
+                suffix = "" if i == 0 else "_b" if i == 1 else f"_{i}"
+                sup = engine.supervised_loss(branch.pred_l, y_l).mean()
+                terms["sup" + suffix] = sup.item()
+                total = total + sup
+                if engine.consistency_losses is not None:
+                    cons_u = engine.consistency_losses[i](branch.pred_u, branch.ref_u)
+                    terms["cons_u" + suffix] = cons_u.item()
+                    total = total + weight * cons_u
+                if engine.labeled_consistency_losses is not None:
+                    cons_l = engine.labeled_consistency_losses[i](branch.pred_l, branch.ref_l, y_l)
+                    terms["cons_l" + suffix] = cons_l.item()
+                    total = total + weight * cons_l
+            terms["loss"] = total.item()
+            terms["consistency_weight"] = weight
+            engine.state.output[Keys.LOSS] = total
+            engine.state.output["loss_terms"] = terms
+            engine.fire_event(IterationEvents.LOSS_COMPLETED)
+
+        if engine.amp and engine.scaler is not None:
+            with torch.autocast("cuda", **engine.amp_kwargs):
+                _forward_and_loss()
+            engine.scaler.scale(engine.state.output[Keys.LOSS]).backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.scaler.step(engine.optimizer)
+            engine.scaler.update()
+        else:
+            _forward_and_loss()
+            engine.state.output[Keys.LOSS].backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output

@@ -1,0 +1,8 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+from .consistency_rampup import ConsistencyRampUp, SigmoidRampUp
+from .metrics_json import MetricsJSONSaver
+from .overlay_png import OverlayPNGSaver
+from .region_tensorboard import RegionTensorBoardHandler
+
+__all__ = ["ConsistencyRampUp", "SigmoidRampUp", "MetricsJSONSaver", "OverlayPNGSaver", "RegionTensorBoardHandler"]

@@ -1,0 +1,55 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""Sigmoid ramp-up of the consistency weight λ(t) (Laine & Aila 2017, as used by SSL4MIS and MetaSSL)."""
+
+from __future__ import annotations
+
+import math
+
+from ignite.engine import Engine, Events
+from ignite.handlers import LambdaStateScheduler
+
+__all__ = ["SigmoidRampUp", "ConsistencyRampUp"]
+
+
+class SigmoidRampUp:
+    """
+    ``λ(t) = max_value · exp(−5 (1 − min(t, L)/L)²)`` with ``L = rampup_iterations`` (``max_value`` for L = 0).
+
+    The MetaSSL/SSL4MIS code evaluates this on ``⌊t/150⌋`` with L = 200 "epochs" (full weight at 30k of 50k
+    iterations); here ``t`` is the iteration, so L = 30000 reproduces it (without the 150-iteration steps).
+    """
+
+    def __init__(self, max_value: float, rampup_iterations: int) -> None:
+        if max_value < 0 or rampup_iterations < 0:
+            raise ValueError(f"need max_value >= 0 and rampup_iterations >= 0, got {max_value}, {rampup_iterations}.")
+        self.max_value = float(max_value)
+        self.rampup_iterations = int(rampup_iterations)
+
+    def __call__(self, iteration: int) -> float:
+        if self.rampup_iterations == 0:
+            return self.max_value
+        phase = 1.0 - min(max(iteration, 0), self.rampup_iterations) / self.rampup_iterations
+        return self.max_value * math.exp(-5.0 * phase * phase)
+
+
+class ConsistencyRampUp(LambdaStateScheduler):
+    """
+    Ignite state-parameter scheduler setting ``engine.state.consistency_weight`` (read by
+    :class:`~metassl_monai.engines.SemiSupervisedTrainer`) to :class:`SigmoidRampUp` at the start of every
+    iteration. Its ``state_dict`` (the event counter) can be saved with the checkpoint to resume the ramp.
+
+    Args:
+        max_value: the weight reached at the end of the ramp (0.1 in the MetaSSL code).
+        rampup_iterations: iterations of the ramp (30000 for the 50k-iteration ACDC schedule).
+        param_name: the ``engine.state`` attribute to set.
+    """
+
+    def __init__(self, max_value: float, rampup_iterations: int, param_name: str = "consistency_weight") -> None:
+        super().__init__(SigmoidRampUp(max_value, rampup_iterations), param_name=param_name, create_new=True)
+
+    def attach(self, engine: Engine, event: Events = Events.ITERATION_STARTED) -> None:  # type: ignore[override]
+        super().attach(engine, event)

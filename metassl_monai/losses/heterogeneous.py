@@ -1,0 +1,210 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""The MetaSSL heterogeneous loss (Huang et al., IEEE TMI 2025, arXiv 2509.01144)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.modules.loss import _Loss
+
+__all__ = ["HeterogeneousLoss", "REGION_NAMES"]
+
+#: Region indices used in :attr:`HeterogeneousLoss.region_map` and in ``weights``.
+REGION_NAMES = ("UC", "US", "DC", "DS")
+
+
+class HeterogeneousLoss(_Loss):
+    """
+    MetaSSL heterogeneous loss. Every pixel of a batch falls into one of four regions, decided by the
+    agreement between the supervised prediction and the reference prediction and by the confidence of
+    the *confidence source* compared with an adaptive per-class threshold:
+
+    ====  =========================================  ============================
+    id    region                                     rule (ŷ: class of the confidence source)
+    ====  =========================================  ============================
+    0     UC  unanimous & confident                  ŷ_pred == ŷ_ref and c > τ[ŷ]
+    1     US  unanimous & suspicious                 ŷ_pred == ŷ_ref and c ≤ τ[ŷ]
+    2     DC  discrepant & confident                 ŷ_pred != ŷ_ref and c > τ[ŷ]
+    3     DS  discrepant & suspicious                ŷ_pred != ŷ_ref and c ≤ τ[ŷ]
+    ====  =========================================  ============================
+
+    The per-pixel cross-entropy of ``pred_logits`` against ``target`` (labeled images) or against the
+    reference's hard pseudo-label ``argmax(ref_logits)`` (unlabeled images) is averaged within each region,
+    ``term_R = Σ_R CE / (|R| + 1)``, so a small region weighs as much as a large one, and the loss is
+    ``Σ_R weights[R] · term_R``. With ``split_background`` the UC region is split into its background
+    (ŷ = 0) and foreground parts, each averaged on its own and each weighted by ``weights[UC]``.
+
+    The threshold ``τ`` is a registered buffer (saved in checkpoints), initialised to ``threshold_init``.
+    In training mode it is updated from the current batch *before* the regions are computed::
+
+        τ[k] ← m · mean(c | ŷ = k) + (1 − m) · τ[k]      for every class k predicted somewhere in the batch
+
+    Classes absent from the batch keep their threshold (the reference code lets them decay towards 0).
+    Under ``torch.distributed`` the per-class sums and counts are all-reduced, so every rank keeps the same τ.
+    No update happens in eval mode.
+
+    Gradients flow only into ``pred_logits``: the reference, the confidences and the pseudo-labels are detached.
+    After each call, :attr:`region_map` (``(B, *spatial)`` int64 in 0..3), :attr:`region_fractions` (4,) and
+    :attr:`region_terms` (4,) hold what the call computed, for logging (no extra pass).
+
+    Args:
+        num_classes: number of classes C (≥ 2), background is class 0.
+        weights: region weights ``(UC, US, DC, DS)``; see :func:`metassl_monai.losses.ratio_weights` and
+            :func:`metassl_monai.losses.exp_weights` for the two forms of the paper's code.
+            The default is the ratio form of the paper's Mean-Teacher code (W=50, r=1.25, γ=5).
+        confidence_source: ``"reference"`` (default; regions and thresholds from the reference's confidence, the
+            paper's unlabeled term) or ``"prediction"`` (from the supervised prediction's own confidence, the
+            paper's labeled term).
+        split_background: split UC into background and foreground parts (the paper's 3D code).
+        threshold_init: initial value of every τ[k], in (0, 1].
+        threshold_momentum: ``m`` of the EMA update, in (0, 1].
+
+    Raises:
+        ValueError: on invalid arguments, or when the inputs' shapes do not match.
+
+    Example::
+
+        >>> loss = HeterogeneousLoss(num_classes=4)
+        >>> pred, ref = torch.randn(2, 4, 32, 32, requires_grad=True), torch.randn(2, 4, 32, 32)
+        >>> loss(pred, ref).backward()
+        >>> loss.region_map.shape
+        torch.Size([2, 32, 32])
+    """
+
+    region_names = REGION_NAMES
+
+    def __init__(
+        self,
+        num_classes: int,
+        weights: Sequence[float] = (50.0, 40.0, 0.2048, 6.4),
+        confidence_source: str = "reference",
+        split_background: bool = True,
+        threshold_init: float = 0.9,
+        threshold_momentum: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
+        weights = [float(w) for w in weights]
+        if len(weights) != 4 or any(w < 0 for w in weights):
+            raise ValueError(f"weights must be 4 non-negative numbers (UC, US, DC, DS), got {weights}.")
+        if confidence_source not in ("reference", "prediction"):
+            raise ValueError(f"confidence_source must be 'reference' or 'prediction', got {confidence_source!r}.")
+        if not 0.0 < threshold_init <= 1.0:
+            raise ValueError(f"threshold_init must be in (0, 1], got {threshold_init}.")
+        if not 0.0 < threshold_momentum <= 1.0:
+            raise ValueError(f"threshold_momentum must be in (0, 1], got {threshold_momentum}.")
+        self.num_classes = int(num_classes)
+        self.confidence_source = confidence_source
+        self.split_background = bool(split_background)
+        self.threshold_momentum = float(threshold_momentum)
+        self.register_buffer("thresholds", torch.full((self.num_classes,), float(threshold_init)))
+        # UC, US, DC, DS and (with split_background) the background part of UC, weighted like UC.
+        self.register_buffer("weights", torch.tensor(weights + [weights[0]]), persistent=False)
+        self.region_map: torch.Tensor | None = None
+        self.region_fractions: torch.Tensor | None = None
+        self.region_terms: torch.Tensor | None = None
+
+    def forward(
+        self, pred_logits: torch.Tensor, ref_logits: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """
+        Args:
+            pred_logits: logits of the network being trained, shape (B, C, *spatial), 2D or 3D.
+            ref_logits: logits of the reference (teacher / other network), same shape; detached here.
+            target: optional class indices (B, 1, *spatial) or (B, *spatial) for labeled images; when omitted
+                the hard pseudo-label ``argmax(ref_logits)`` is the target.
+
+        Returns:
+            the scalar loss.
+        """
+        if pred_logits.ndim < 3 or pred_logits.shape != ref_logits.shape:
+            raise ValueError(
+                "pred_logits and ref_logits must both be (B, C, *spatial) with the same shape, got "
+                f"{tuple(pred_logits.shape)} and {tuple(ref_logits.shape)}."
+            )
+        if pred_logits.shape[1] != self.num_classes:
+            raise ValueError(f"expected {self.num_classes} channels (num_classes), got {pred_logits.shape[1]}.")
+        ref_logits = ref_logits.detach()
+        pred_class = pred_logits.detach().argmax(dim=1)
+        ref_class = ref_logits.argmax(dim=1)
+        if self.confidence_source == "reference":
+            source, source_class = ref_logits, ref_class
+        else:
+            source, source_class = pred_logits.detach(), pred_class
+        # class from the logits' argmax (exact on near-ties), confidence = its softmax probability
+        confidence = torch.softmax(source.float(), dim=1).gather(1, source_class.unsqueeze(1)).squeeze(1)
+
+        if target is None:
+            labels = ref_class
+        else:
+            labels = self._as_indices(target, pred_logits)
+
+        if self.training:
+            self._update_thresholds(confidence, source_class)
+
+        confident = confidence > self.thresholds[source_class]
+        region = (pred_class != ref_class).long() * 2 + (~confident).long()  # UC 0, US 1, DC 2, DS 3
+        self.region_map = region
+
+        ce = F.cross_entropy(pred_logits.float(), labels, reduction="none")
+        n_bins = 5 if self.split_background else 4
+        bins = torch.where((region == 0) & (source_class == 0), 4, region) if self.split_background else region
+        bins = bins.reshape(-1)
+        sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce.reshape(-1))
+        counts = torch.bincount(bins, minlength=n_bins).to(ce.dtype)
+        terms = sums / (counts + 1.0)
+        loss = (self.weights[:n_bins].to(ce.dtype) * terms).sum()
+
+        with torch.no_grad():
+            region_counts = counts[:4].clone()
+            region_terms = terms[:4].detach().clone()
+            if self.split_background:
+                region_counts[0] += counts[4]
+                region_terms[0] += terms[4].detach()
+            self.region_fractions = region_counts / bins.numel()
+            self.region_terms = region_terms
+        return loss
+
+    def _as_indices(self, target: torch.Tensor, pred_logits: torch.Tensor) -> torch.Tensor:
+        if target.ndim == pred_logits.ndim:
+            if target.shape[1] != 1:
+                raise ValueError(
+                    f"target must hold class indices (B, 1, *spatial) or (B, *spatial), got {tuple(target.shape)}."
+                )
+            target = target[:, 0]
+        if target.shape != pred_logits.shape[:1] + pred_logits.shape[2:]:
+            raise ValueError(
+                f"target shape {tuple(target.shape)} does not match pred_logits {tuple(pred_logits.shape)}."
+            )
+        return target.long()
+
+    @torch.no_grad()
+    def _update_thresholds(self, confidence: torch.Tensor, source_class: torch.Tensor) -> None:
+        flat_class = source_class.reshape(-1)
+        sums = torch.zeros(self.num_classes, device=confidence.device, dtype=torch.float32)
+        sums.index_add_(0, flat_class, confidence.reshape(-1).float())
+        counts = torch.bincount(flat_class, minlength=self.num_classes).float()
+        if dist.is_available() and dist.is_initialized():
+            stacked = torch.stack([sums, counts])
+            dist.all_reduce(stacked)
+            sums, counts = stacked[0], stacked[1]
+        present = counts > 0
+        mean_conf = sums / counts.clamp_min(1.0)
+        m = self.threshold_momentum
+        updated = m * mean_conf + (1.0 - m) * self.thresholds
+        self.thresholds.copy_(torch.where(present, updated, self.thresholds))
+
+    def extra_repr(self) -> str:
+        w = ", ".join(f"{n}={v:.4g}" for n, v in zip(REGION_NAMES, self.weights[:4].tolist()))
+        return (
+            f"num_classes={self.num_classes}, weights=({w}), confidence_source={self.confidence_source!r}, "
+            f"split_background={self.split_background}"
+        )
