@@ -24,8 +24,9 @@ def _np(x) -> np.ndarray:
 
 class OverlayPNGSaver:
     """
-    After each evaluator iteration, for each decollated item of ``engine.state.output`` (dicts holding
-    ``image_key``, ``pred_key`` and ``label_key`` as (1, *spatial) class maps of the same spatial size), save
+    After each evaluator iteration, for each decollated item of ``engine.state.output`` (or, for keys the output
+    lacks, of ``engine.state.batch``) holding ``image_key``, ``pred_key`` and ``label_key`` (channel-first, same
+    spatial size; one-hot or class maps), save
     ``output_dir/<name>_overlay.png`` showing the slice along ``slice_axis`` (spatial axis) with most foreground.
 
     Args:
@@ -61,10 +62,11 @@ class OverlayPNGSaver:
         for item, data in zip(items, batch):
             if self.max_cases is not None and len(self.saved) >= self.max_cases:
                 return
-            image = _np(item[self.image_key])[0]
-            pred = _np(item[self.pred_key])
+            get = lambda k: item[k] if k in item else data[k]  # noqa: E731  (outputs first, then the batch)
+            image = _np(get(self.image_key))[0]
+            pred = _np(get(self.pred_key))
             pred = pred.argmax(0) if pred.shape[0] > 1 else pred[0]
-            label = _np(item[self.label_key])
+            label = _np(get(self.label_key))
             label = label.argmax(0) if label.shape[0] > 1 else label[0]
             name = data.get(self.name_key) if isinstance(data, dict) else None
             if name is None:

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Train and evaluate the metassl_acdc validation table at the CPU setting (configs/train_cpu.json):
+# supervised-only, MT, MT + MetaSSL, CPS, CPS + MetaSSL (and MT + MetaSSL with the exp weight form).
+# Usage: scripts/acdc_validation_table.sh DATASET_DIR OUT_DIR [PARALLEL_JOBS] [RUN_NAME ...]
+# Each run: OUT_DIR/<name>/ (TensorBoard, checkpoints, best model.pt), OUT_DIR/<name>.log,
+# then evaluate.json on val.list -> OUT_DIR/<name>/eval/metrics.json. Runs already evaluated are skipped.
+set -euo pipefail
+DATASET_DIR=${1:?dataset dir}; OUT=${2:?output dir}; JOBS=${3:-2}; shift $(( $# < 3 ? $# : 3 ))
+BUNDLE=$(cd "$(dirname "$0")/../bundles/metassl_acdc" && pwd)
+declare -A ARGS=(
+  [supervised]='--framework @frameworks#supervised --ssl_loss @ssl_losses#none'
+  [mt]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#softmax_mse'
+  [mt_metassl]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl'
+  [mt_metassl_exp]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl_exp'
+  [cps]='--framework @frameworks#cps --ssl_loss @ssl_losses#pseudo_label_ce'
+  [cps_metassl]='--framework @frameworks#cps --ssl_loss @ssl_losses#metassl'
+)
+RUNS=("$@"); [ ${#RUNS[@]} -gt 0 ] || RUNS=(supervised mt_metassl mt cps cps_metassl)
+mkdir -p "$OUT"
+one() {
+  name=$1; dir="$OUT/$name"
+  [ -f "$dir/eval/metrics.json" ] && { echo "[$name] done already"; return; }
+  start=$(date +%s)
+  # shellcheck disable=SC2086
+  python -m monai.bundle run training --config_file "['$BUNDLE/configs/train.json','$BUNDLE/configs/train_cpu.json']" \
+    --bundle_root "$BUNDLE" --dataset_dir "$DATASET_DIR" --output_dir "$dir" ${ARGS[$name]} > "$OUT/$name.log" 2>&1
+  echo "$(( $(date +%s) - start ))" > "$dir/train_seconds.txt"
+  python -m monai.bundle run evaluating \
+    --config_file "['$BUNDLE/configs/train.json','$BUNDLE/configs/train_cpu.json','$BUNDLE/configs/evaluate.json']" \
+    --bundle_root "$BUNDLE" --dataset_dir "$DATASET_DIR" --output_dir "$dir/eval" --ckpt_path "$dir/model.pt" \
+    > "$OUT/$name.eval.log" 2>&1
+  echo "[$name] $(python -c "import json;m=json.load(open('$dir/eval/metrics.json'));print('mean_dice %.4f' % m['mean_dice'])") train $(cat "$dir/train_seconds.txt") s"
+}
+export -f one; export OUT DATASET_DIR BUNDLE; export OMP_NUM_THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
+for n in "${RUNS[@]}"; do
+  [ -n "${ARGS[$n]+x}" ] || { echo "unknown run $n (known: ${!ARGS[*]})" >&2; exit 2; }
+  printf '%s\t%s\n' "$n" "${ARGS[$n]}"
+done > "$OUT/runs.tsv"
+# bash associative arrays do not cross into xargs' children: pass the arguments through runs.tsv
+run_line() { name=$(cut -f1 <<<"$1"); declare -A ARGS=(["$name"]=$(cut -f2 <<<"$1")); one "$name"; }
+export -f run_line
+tr '\n' '\0' < "$OUT/runs.tsv" | xargs -0 -P "$JOBS" -I{} bash -c 'run_line "$@"' _ {}
