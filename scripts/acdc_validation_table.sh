@@ -21,6 +21,7 @@ one() {
   name=$1; dir="$OUT/$name"
   [ -f "$dir/eval/metrics.json" ] && { echo "[$name] done already"; return; }
   start=$(date +%s)
+  echo "[$name] training started $(date +%H:%M:%S); progress: tail -f $OUT/$name.log"
   # shellcheck disable=SC2086
   python -m monai.bundle run training --config_file "['$BUNDLE/configs/train.json','$BUNDLE/configs/train_cpu.json']" \
     --bundle_root "$BUNDLE" --dataset_dir "$DATASET_DIR" --output_dir "$dir" ${ARGS[$name]} > "$OUT/$name.log" 2>&1

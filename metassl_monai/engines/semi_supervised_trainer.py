@@ -39,7 +39,8 @@ class SemiSupervisedTrainer(Trainer):
     :class:`metassl_monai.handlers.ConsistencyRampUp` (``consistency_weight`` below is only its initial value).
 
     Consistency losses take ``(pred_logits, ref_logits, target=None)``. Each branch gets its *own deep copy* of
-    them, so stateful losses (the adaptive thresholds of :class:`~metassl_monai.losses.HeterogeneousLoss`) are kept
+    them (the objects passed in are left untouched), so stateful losses (the adaptive thresholds of
+    :class:`~metassl_monai.losses.HeterogeneousLoss`) are kept
     per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies live in
     :attr:`consistency_losses` and :attr:`labeled_consistency_losses` (``nn.ModuleList``; include them in checkpoints).
 
@@ -107,7 +108,10 @@ class SemiSupervisedTrainer(Trainer):
         if unlabeled_data_loader is not None and framework.uses_unlabeled:
             try:
                 if len(unlabeled_data_loader) == 0:  # type: ignore[arg-type]
-                    raise ValueError("the unlabeled data loader is empty: the unlabeled datalist has no item.")
+                    raise ValueError(
+                        "the unlabeled data loader yields no batch: the unlabeled datalist is empty, or holds fewer "
+                        "items than the batch size with drop_last=True."
+                    )
             except TypeError:
                 pass
         super().__init__(
@@ -149,7 +153,8 @@ class SemiSupervisedTrainer(Trainer):
     def _per_branch(loss: nn.Module | None, n: int) -> nn.ModuleList | None:
         if loss is None:
             return None
-        return nn.ModuleList([loss] + [copy.deepcopy(loss) for _ in range(n - 1)])
+        # always copies: the same object passed as both the labeled and the unlabeled loss must not share state
+        return nn.ModuleList([copy.deepcopy(loss) for _ in range(n)])
 
     def _next_unlabeled(self) -> dict:
         if self._unlabeled_iter is None:
@@ -173,7 +178,7 @@ class SemiSupervisedTrainer(Trainer):
     def _to_device(self, batch: dict, key: str) -> torch.Tensor:
         if not isinstance(batch, dict) or key not in batch:
             got = sorted(batch.keys()) if isinstance(batch, dict) else type(batch).__name__
-            raise KeyError(f"batch has no key {key!r} (it has {got}).")
+            raise KeyError(f"batch has no key '{key}' (it has {got}).")
         return batch[key].to(self.state.device, non_blocking=self.non_blocking, **self.to_kwargs)
 
     def _iteration(self, engine: SemiSupervisedTrainer, batchdata: dict) -> dict:  # type: ignore[override]

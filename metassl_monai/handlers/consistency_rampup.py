@@ -52,4 +52,6 @@ class ConsistencyRampUp(LambdaStateScheduler):
         super().__init__(SigmoidRampUp(max_value, rampup_iterations), param_name=param_name, create_new=True)
 
     def attach(self, engine: Engine, event: Events = Events.ITERATION_STARTED) -> None:  # type: ignore[override]
+        # the trainer may already hold an initial value: take it over instead of refusing to attach
+        self.create_new = not hasattr(engine.state, self.param_name)
         super().attach(engine, event)

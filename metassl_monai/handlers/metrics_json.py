@@ -32,7 +32,8 @@ class MetricsJSONSaver:
     At the end of an evaluation, write ``output_dir/filename`` with, for every metric of the evaluator (which must
     be created with ``save_details=True``, MONAI's default): ``<metric>`` (mean over cases and foreground classes,
     ignoring non-finite values such as the distance of an empty prediction), ``<metric>_per_class`` (dict class name
-    → mean over cases) and the number of cases. Metric names are written as given (e.g. ``mean_dice``).
+    → mean over cases), ``<metric>_nonfinite_values`` (how many case × class values were left out) and the number
+    of cases. Metric names are written as given (e.g. ``mean_dice``).
 
     Args:
         output_dir: folder to write to (created if needed).
@@ -69,6 +70,7 @@ class MetricsJSONSaver:
             result[f"{name}_per_class"] = {
                 n: (None if math.isnan(float(v)) else float(v)) for n, v in zip(names, per_class)
             }
+            result[f"{name}_nonfinite_values"] = int((~np.isfinite(per_case)).sum())
             result["num_cases"] = int(per_case.shape[0])
         return result
 

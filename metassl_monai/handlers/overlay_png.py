@@ -70,7 +70,7 @@ class OverlayPNGSaver:
             label = label.argmax(0) if label.shape[0] > 1 else label[0]
             name = data.get(self.name_key) if isinstance(data, dict) else None
             if name is None:
-                meta = getattr(item[self.image_key], "meta", {}) or {}
+                meta = getattr(get(self.image_key), "meta", {}) or {}
                 name = os.path.basename(str(meta.get("filename_or_obj", f"case{len(self.saved)}"))).split(".")[0]
             k = most_foreground_slice(label, self.slice_axis)
             take = lambda a: np.take(a, k, axis=self.slice_axis)  # noqa: E731

@@ -99,10 +99,10 @@ class RegionTensorBoardHandler:
                 pred = out["pred"].detach().argmax(1, keepdim=True).float().cpu()
                 n = float(out["pred"].shape[1] - 1)
                 plot_2d_or_3d_image(pred / n, step, self.writer, tag=f"{tag}/prediction")
+            if "unlabeled_image" in out:
+                x_u = out["unlabeled_image"].detach().float().cpu()
+                plot_2d_or_3d_image(x_u, step, self.writer, tag=f"{tag}/unlabeled_image")
             for name, loss in self._losses(engine):
                 if loss.region_map is not None:
                     region = loss.region_map[:1].unsqueeze(1).float().cpu() / 3.0
                     plot_2d_or_3d_image(region, step, self.writer, tag=f"{tag}/regions_{name}")
-                    if name == "unlabeled_0" and "unlabeled_image" in out:
-                        x_u = out["unlabeled_image"].detach().float().cpu()
-                        plot_2d_or_3d_image(x_u, step, self.writer, tag=f"{tag}/unlabeled_image")

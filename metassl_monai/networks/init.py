@@ -9,7 +9,10 @@ from torch import nn
 __all__ = ["init_weights"]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+_NORM = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+    nn.GroupNorm, nn.LayerNorm,
+)
 
 
 def init_weights(network: nn.Module, scheme: str = "kaiming") -> nn.Module:
@@ -27,7 +30,7 @@ def init_weights(network: nn.Module, scheme: str = "kaiming") -> nn.Module:
                 nn.init.xavier_normal_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, _NORM) and m.affine:
+        elif isinstance(m, _NORM) and getattr(m, "weight", None) is not None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return network

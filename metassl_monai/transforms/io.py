@@ -71,6 +71,8 @@ class LoadH5d(MapTransform):
             raise ValueError(f"h5_keys {self.h5_keys} must have one entry per key {list(self.keys)}.")
         if dtype is None or not isinstance(dtype, (list, tuple)):
             dtype = [dtype] * len(self.keys)
+        if len(dtype) != len(self.keys):
+            raise ValueError(f"dtype {list(dtype)} must be a single dtype or one per key {list(self.keys)}.")
         self.dtypes = list(dtype)
 
     def __call__(self, data: Mapping[Hashable, str]) -> dict:

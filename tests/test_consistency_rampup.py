@@ -1,0 +1,141 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""Tests of the sigmoid ramp-up of the consistency weight and of its Ignite state scheduler."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from ignite.engine import Engine, Events
+
+from metassl_monai.handlers import ConsistencyRampUp, SigmoidRampUp
+
+
+def by_hand(max_value: float, length: int, t: int) -> float:
+    return max_value * math.exp(-5.0 * (1.0 - min(t, length) / length) ** 2)
+
+
+@pytest.mark.parametrize(
+    "max_value, length, t, expected",
+    [
+        # exp(-5) = 0.006737946999085467, exp(-1.25) = 0.28650479686019010
+        (1.0, 10, 0, 0.006737946999085467),
+        (1.0, 10, 5, 0.28650479686019010),
+        (1.0, 10, 10, 1.0),
+        (1.0, 10, 20, 1.0),
+        (0.1, 30000, 0, 0.1 * 0.006737946999085467),
+        (0.1, 30000, 15000, 0.1 * 0.28650479686019010),
+        (0.1, 30000, 30000, 0.1),
+        (0.1, 30000, 60000, 0.1),
+        (2.5, 8, 2, 2.5 * math.exp(-5.0 * 0.75**2)),  # exp(-2.8125)
+        (2.5, 8, 6, 2.5 * math.exp(-5.0 * 0.25**2)),  # exp(-0.3125)
+    ],
+)
+def test_sigmoid_rampup_values(max_value, length, t, expected):
+    ramp = SigmoidRampUp(max_value, length)
+    assert ramp(t) == pytest.approx(expected, rel=1e-12)
+    assert ramp(t) == pytest.approx(by_hand(max_value, length, t), rel=1e-12)
+
+
+def test_sigmoid_rampup_is_monotone_and_reaches_max():
+    ramp = SigmoidRampUp(0.3, 50)
+    values = [ramp(t) for t in range(0, 80)]
+    assert all(b >= a for a, b in zip(values, values[1:]))
+    assert values[50:] == [0.3] * 30
+    assert values[49] < 0.3
+
+
+def test_sigmoid_rampup_negative_iteration_clamped_to_zero():
+    ramp = SigmoidRampUp(1.0, 10)
+    assert ramp(-5) == ramp(0) == pytest.approx(math.exp(-5.0))
+
+
+@pytest.mark.parametrize("max_value", [0.0, 0.1, 3.0])
+@pytest.mark.parametrize("t", [0, 1, 1000])
+def test_sigmoid_rampup_zero_length_gives_max(max_value, t):
+    assert SigmoidRampUp(max_value, 0)(t) == max_value
+
+
+@pytest.mark.parametrize("max_value, length", [(-0.1, 10), (0.1, -1), (-1.0, -1)])
+def test_negative_arguments_raise(max_value, length):
+    with pytest.raises(ValueError, match=">= 0"):
+        SigmoidRampUp(max_value, length)
+    with pytest.raises(ValueError, match=">= 0"):
+        ConsistencyRampUp(max_value, length)
+
+
+def _run_dummy(scheduler: ConsistencyRampUp, n_iterations: int, param: str = "consistency_weight", **attach_kw):
+    engine = Engine(lambda e, b: None)
+    scheduler.attach(engine, **attach_kw)
+    seen: list[tuple[int, float]] = []
+
+    @engine.on(Events.ITERATION_STARTED)
+    def record(e):  # registered after the scheduler: sees the value the iteration's step will read
+        seen.append((e.state.iteration, getattr(e.state, param)))
+
+    engine.run(range(n_iterations), max_epochs=1)
+    return engine, seen
+
+
+@pytest.mark.parametrize("max_value, length", [(0.1, 4), (1.0, 10), (0.5, 0)])
+def test_consistency_rampup_sets_state_at_iteration_started(max_value, length):
+    sched = ConsistencyRampUp(max_value, length)
+    engine, seen = _run_dummy(sched, 5)
+    assert [t for t, _ in seen] == [1, 2, 3, 4, 5]
+    ramp = SigmoidRampUp(max_value, length)
+    for t, value in seen:
+        assert value == pytest.approx(ramp(t), rel=1e-12)
+        if length:
+            assert value == pytest.approx(by_hand(max_value, length, t), rel=1e-12)
+    assert engine.state.consistency_weight == pytest.approx(ramp(5))
+
+
+def test_consistency_rampup_values_for_l4_by_hand():
+    _, seen = _run_dummy(ConsistencyRampUp(0.1, 4), 5)
+    expected = [0.1 * math.exp(-5 * x) for x in (0.5625, 0.25, 0.0625, 0.0, 0.0)]
+    assert [v for _, v in seen] == pytest.approx(expected, rel=1e-12)
+
+
+def test_consistency_rampup_is_set_before_the_process_function():
+    sched = ConsistencyRampUp(1.0, 3)
+    read: list[float] = []
+    engine = Engine(lambda e, b: read.append(e.state.consistency_weight))
+    sched.attach(engine)
+    engine.run(range(4), max_epochs=1)
+    assert read == pytest.approx([SigmoidRampUp(1.0, 3)(t) for t in (1, 2, 3, 4)])
+
+
+def test_consistency_rampup_custom_param_name():
+    engine, seen = _run_dummy(ConsistencyRampUp(1.0, 2, param_name="lam"), 3, param="lam")
+    assert [v for _, v in seen] == pytest.approx([math.exp(-1.25), 1.0, 1.0])
+    assert not hasattr(engine.state, "consistency_weight")
+
+
+def test_consistency_rampup_state_dict_holds_event_index_and_resumes():
+    sched = ConsistencyRampUp(1.0, 10)
+    _run_dummy(sched, 5)
+    sd = sched.state_dict()
+    assert "event_index" in sd
+    assert sd["event_index"] == 5
+    assert sd["param_name"] == "consistency_weight"
+
+    resumed = ConsistencyRampUp(1.0, 10)
+    assert resumed.state_dict()["event_index"] == 0
+    resumed.load_state_dict(sd)
+    assert resumed.event_index == 5
+    engine, seen = _run_dummy(resumed, 3)
+    # the ramp continues at event 6, 7, 8 instead of restarting at 1
+    assert [v for _, v in seen] == pytest.approx([by_hand(1.0, 10, t) for t in (6, 7, 8)], rel=1e-12)
+
+
+def test_consistency_rampup_takes_over_an_existing_initial_value():
+    # the trainer sets an initial state.consistency_weight; the ramp attaches anyway and overwrites it from iteration 1
+    engine = Engine(lambda e, b: None)
+    engine.state.consistency_weight = 123.0
+    ConsistencyRampUp(1.0, 10).attach(engine)
+    assert engine.state.consistency_weight == 123.0
+    seen = []
+    engine.add_event_handler(Events.ITERATION_STARTED, lambda e: seen.append(e.state.consistency_weight))
+    engine.run([0, 1], max_epochs=1)
+    assert seen == pytest.approx([by_hand(1.0, 10, 1), by_hand(1.0, 10, 2)], rel=1e-12)

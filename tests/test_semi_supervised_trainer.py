@@ -1,0 +1,661 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Tests of :class:`metassl_monai.engines.SemiSupervisedTrainer` built directly in Python with tiny networks and
+in-memory data: the SGD update against a hand-computed oracle, the Mean Teacher EMA, CPS with one optimizer,
+per-branch loss copies, loss terms and the consistency ramp, the independent cycling of the unlabeled stream,
+input validation, and a 3D run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from ignite.engine import Events
+from monai.data import Dataset
+from monai.losses import DiceCELoss
+from monai.networks.nets import UNet
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from metassl_monai.engines import SemiSupervisedTrainer
+from metassl_monai.frameworks import CrossPseudoSupervision, MeanTeacher, Supervised
+from metassl_monai.handlers import ConsistencyRampUp, SigmoidRampUp
+from metassl_monai.losses import HeterogeneousLoss, PseudoLabelCrossEntropyLoss, SoftmaxMSELoss
+
+LR = 0.1
+HW = (16, 16)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------------------------------
+def small_net(num_classes: int, seed: int = 0, dims: int = 2) -> nn.Module:
+    torch.manual_seed(seed)
+    conv = nn.Conv2d if dims == 2 else nn.Conv3d
+    return nn.Sequential(conv(1, 4, 3, padding=1), nn.ReLU(), conv(4, num_classes, 1))
+
+
+def tiny_unet(num_classes: int, seed: int = 0, dims: int = 2) -> nn.Module:
+    torch.manual_seed(seed)
+    return UNet(2, 1, num_classes, channels=(4, 8), strides=(2,), num_res_units=0)
+
+
+class CountingDataset(Dataset):
+    """A MONAI dataset counting the items it hands out."""
+
+    def __init__(self, data: list) -> None:
+        super().__init__(data)
+        self.calls = 0
+
+    def _transform(self, index: int):
+        self.calls += 1
+        return super()._transform(index)
+
+
+def labeled_items(n: int, num_classes: int, shape=HW, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    return [
+        {
+            "image": torch.randn(1, *shape, generator=g),
+            "label": torch.randint(0, num_classes, (1, *shape), generator=g).float(),
+        }
+        for _ in range(n)
+    ]
+
+
+def unlabeled_items(n: int, shape=HW, seed: int = 1) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    return [{"image": torch.randn(1, *shape, generator=g)} for _ in range(n)]
+
+
+def loader(items: list[dict], batch_size: int = 2, **kw) -> DataLoader:
+    return DataLoader(CountingDataset(items), batch_size=batch_size, shuffle=False, **kw)
+
+
+def stack(items: list[dict]) -> dict:
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def make_framework(kind: str, num_classes: int, net_fn=small_net, dims: int = 2, **kw):
+    if kind == "supervised":
+        return Supervised(net_fn(num_classes, 0, dims))
+    if kind == "mt":
+        kw = {"noise_std": 0.0, "ema_warmup_iterations": 0, **kw}
+        return MeanTeacher(net_fn(num_classes, 0, dims), **kw)
+    if kind == "cps":
+        return CrossPseudoSupervision(net_fn(num_classes, 0, dims), net_fn(num_classes, 1, dims))
+    raise AssertionError(kind)
+
+
+def sup_loss():
+    return DiceCELoss(to_onehot_y=True, softmax=True)
+
+
+def make_trainer(fw, lab, unl=None, *, cons=None, lab_cons=None, weight=0.0, handlers=None, iterations=None, lr=LR):
+    params = [p for net in fw.trainable_networks() for p in net.parameters()]
+    return SemiSupervisedTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=lab,
+        framework=fw,
+        optimizer=torch.optim.SGD(params, lr=lr),
+        supervised_loss=sup_loss(),
+        unlabeled_data_loader=unl,
+        consistency_loss=cons,
+        labeled_consistency_loss=lab_cons,
+        consistency_weight=weight,
+        epoch_length=iterations,
+        train_handlers=handlers,
+    )
+
+
+def record_branches(fw) -> list:
+    """Wrap ``fw.forward`` so every list of branches it returns is kept (the trainer does not expose them)."""
+    store: list = []
+    original = fw.forward
+
+    def forward(*args, **kwargs):
+        branches = original(*args, **kwargs)
+        store.append(branches)
+        return branches
+
+    fw.forward = forward
+    return store
+
+
+def record_outputs(trainer) -> list[dict]:
+    store: list[dict] = []
+
+    @trainer.on(Events.ITERATION_COMPLETED)
+    def _record(engine):
+        out = engine.state.output
+        store.append(
+            {
+                "iteration": engine.state.iteration,
+                "terms": dict(out["loss_terms"]),
+                "loss": out["loss"].detach().clone(),
+                "label": out["label"].clone(),
+                "image": out["image"].clone(),
+                "unlabeled_image": out["unlabeled_image"].clone() if "unlabeled_image" in out else None,
+                "pred": out["pred"].detach().clone(),
+                "consistency_weight": engine.state.consistency_weight,
+            }
+        )
+
+    return store
+
+
+def snapshot(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def oracle_sgd_step(fw, batch_l, batch_u, cons, lab_cons, weight, lr=LR):
+    """One plain SGD step computed by hand on a deep copy of the framework: the trainer must reproduce it."""
+    fw = copy.deepcopy(fw)
+    x_l, y_l = batch_l["image"], batch_l["label"]
+    x_u = batch_u["image"] if batch_u is not None else None
+    branches = fw(x_l, x_u, with_labeled_reference=lab_cons is not None)
+    sup = sup_loss()
+    total = torch.zeros(())
+    for b in branches:
+        total = total + sup(b.pred_l, y_l).mean()
+        if cons is not None:
+            total = total + weight * copy.deepcopy(cons)(b.pred_u, b.ref_u)
+        if lab_cons is not None:
+            total = total + weight * copy.deepcopy(lab_cons)(b.pred_l, b.ref_l, y_l)
+    total.backward()
+    expected = [
+        [p.detach() - lr * (p.grad if p.grad is not None else torch.zeros_like(p)) for p in net.parameters()]
+        for net in fw.trainable_networks()
+    ]
+    return expected, total.item()
+
+
+def expected_thresholds(source_logits: torch.Tensor, num_classes: int, init: float = 0.9, m: float = 0.5):
+    """τ[k] ← m · mean(confidence | class k) + (1 − m) · τ[k] for every class present, from scratch."""
+    source = source_logits.detach().float()
+    cls = source.argmax(1)
+    conf = torch.softmax(source, 1).gather(1, cls.unsqueeze(1)).squeeze(1)
+    thr = torch.full((num_classes,), init)
+    for k in range(num_classes):
+        mask = cls == k
+        if mask.any():
+            thr[k] = m * conf[mask].mean() + (1 - m) * thr[k]
+    return thr
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (a) the update is one SGD step on the documented loss; a few iterations change the weights
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("num_classes", [2, 4])
+@pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
+def test_one_iteration_is_one_sgd_step_on_the_documented_loss(kind, num_classes):
+    fw = make_framework(kind, num_classes, net_fn=tiny_unet)
+    lab_items, unl_items = labeled_items(4, num_classes), unlabeled_items(3)
+    ssl = kind != "supervised"
+    cons = HeterogeneousLoss(num_classes) if ssl else None
+    lab_cons = HeterogeneousLoss(num_classes, confidence_source="prediction") if ssl else None
+    weight = 0.3
+    expected, expected_loss = oracle_sgd_step(
+        fw, stack(lab_items[:2]), stack(unl_items[:2]) if ssl else None, cons, lab_cons, weight
+    )
+    before = [snapshot(net) for net in fw.trainable_networks()]
+    trainer = make_trainer(
+        fw, loader(lab_items), loader(unl_items) if ssl else None, cons=cons, lab_cons=lab_cons, weight=weight,
+        iterations=1,
+    )
+    trainer.run()
+    assert trainer.state.iteration == 1
+    assert trainer.state.output["loss"].item() == pytest.approx(expected_loss, rel=1e-5)
+    assert trainer.state.output["loss_terms"]["loss"] == pytest.approx(expected_loss, rel=1e-5)
+    for net, exp, old in zip(fw.trainable_networks(), expected, before):
+        changed = 0
+        for p, e, o in zip(net.parameters(), exp, old):
+            torch.testing.assert_close(p.detach(), e, rtol=1e-5, atol=1e-6)
+            changed += int(not torch.equal(p, o))
+        assert changed > 0
+    if kind == "mt":  # the teacher is not trained by the optimizer, only by the EMA
+        assert all(not p.requires_grad for p in fw.teacher.parameters())
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+@pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
+def test_a_few_iterations_change_every_conv_weight(kind, num_classes):
+    fw = make_framework(kind, num_classes, net_fn=tiny_unet)
+    ssl = kind != "supervised"
+    trainer = make_trainer(
+        fw, loader(labeled_items(3, num_classes)), loader(unlabeled_items(2)) if ssl else None,
+        cons=SoftmaxMSELoss() if ssl else None, weight=1.0, iterations=3,
+    )
+    before = [dict((n, p.detach().clone()) for n, p in net.named_parameters()) for net in fw.trainable_networks()]
+    trainer.run()
+    assert trainer.state.iteration == 3
+    for net, old in zip(fw.trainable_networks(), before):
+        weights = [(n, p) for n, p in net.named_parameters() if p.dim() > 1]
+        assert len(weights) >= 3
+        for name, p in weights:
+            assert not torch.allclose(p, old[name]), name
+            assert torch.isfinite(p).all()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (b) Mean Teacher EMA
+# ----------------------------------------------------------------------------------------------------------------------
+def _run_mt_recording(fw, iterations, num_classes=2):
+    trainer = make_trainer(
+        fw, loader(labeled_items(2, num_classes)), loader(unlabeled_items(2)), cons=SoftmaxMSELoss(), weight=1.0,
+        iterations=iterations,
+    )
+    snaps = []
+
+    @trainer.on(Events.ITERATION_COMPLETED)  # registered after the EMA handler (attached in __init__)
+    def _snap(engine):
+        snaps.append((engine.state.ema_momentum, snapshot(fw.network), snapshot(fw.teacher)))
+
+    teacher0 = snapshot(fw.teacher)
+    trainer.run()
+    return teacher0, snaps, trainer
+
+
+@pytest.mark.parametrize("decay", [0.9, 0.99])
+def test_mean_teacher_ema_follows_the_formula(decay):
+    fw = make_framework("mt", 2, ema_decay=decay, ema_warmup_iterations=0)
+    student0 = snapshot(fw.network)
+    teacher0, snaps, trainer = _run_mt_recording(fw, 3)
+    for t0, s0 in zip(teacher0, student0):
+        torch.testing.assert_close(t0, s0, rtol=0, atol=0)  # the teacher starts as a copy of the student
+    mu = 1.0 - decay
+    previous = teacher0
+    for momentum, student, teacher in snaps:
+        assert momentum == pytest.approx(mu)
+        for tp, t_prev, sp in zip(teacher, previous, student):
+            # θ_T ← decay · θ_T + (1 − decay) · θ_S, with θ_S the student *after* the optimizer step
+            torch.testing.assert_close(tp, decay * t_prev + (1 - decay) * sp, rtol=1e-5, atol=1e-7)
+        previous = teacher
+    # after one iteration: teacher moved, but is neither its start nor the student
+    _, student1, teacher1 = snaps[0]
+    for t1, t0, s1 in zip(teacher1, teacher0, student1):
+        if t1.dim() > 1:
+            assert not torch.allclose(t1, t0, rtol=0, atol=1e-9)
+            assert not torch.allclose(t1, s1, rtol=0, atol=1e-9)
+
+
+def test_mean_teacher_ema_warmup_momentum_schedule():
+    decay, warmup = 0.9, 3
+    fw = make_framework("mt", 2, ema_decay=decay, ema_warmup_iterations=warmup, ema_warmup_momentum=1.0)
+    teacher0, snaps, _ = _run_mt_recording(fw, 4)
+    momenta = [m for m, _, _ in snaps]
+    # linear from 1.0 at the first iteration to 1 - decay at iteration `warmup`, then constant
+    assert momenta == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    # momentum 1 at the first iteration: the teacher becomes exactly the updated student
+    _, student1, teacher1 = snaps[0]
+    for tp, sp in zip(teacher1, student1):
+        torch.testing.assert_close(tp, sp, rtol=0, atol=0)
+    previous = teacher1
+    for momentum, student, teacher in snaps[1:]:
+        for tp, t_prev, sp in zip(teacher, previous, student):
+            torch.testing.assert_close(tp, (1 - momentum) * t_prev + momentum * sp, rtol=1e-5, atol=1e-7)
+        previous = teacher
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (c) CPS: both networks trained by one optimizer
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_cps_one_optimizer_updates_both_networks(num_classes):
+    fw = make_framework("cps", num_classes)
+    lab_items, unl_items = labeled_items(2, num_classes), unlabeled_items(2)
+    cons = PseudoLabelCrossEntropyLoss()
+    expected, _ = oracle_sgd_step(fw, stack(lab_items), stack(unl_items), cons, None, 0.5)
+    a0, b0 = snapshot(fw.network), snapshot(fw.network_b)
+    trainer = make_trainer(fw, loader(lab_items), loader(unl_items), cons=cons, weight=0.5, iterations=1)
+    assert len(trainer.optimizer.param_groups) == 1
+    assert len(trainer.optimizer.param_groups[0]["params"]) == len(a0) + len(b0)
+    trainer.run()
+    for net, old, exp in zip((fw.network, fw.network_b), (a0, b0), expected):
+        for p, o, e in zip(net.parameters(), old, exp):
+            assert not torch.equal(p, o)
+            torch.testing.assert_close(p.detach(), e, rtol=1e-5, atol=1e-6)
+    assert "sup_b" in trainer.state.output["loss_terms"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (d) per-branch deep copies of the consistency losses
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_cps_consistency_losses_are_per_branch_copies(num_classes):
+    fw = make_framework("cps", num_classes)
+    cons = HeterogeneousLoss(num_classes)
+    lab_cons = HeterogeneousLoss(num_classes, confidence_source="prediction")
+    trainer = make_trainer(
+        fw, loader(labeled_items(4, num_classes)), loader(unlabeled_items(4)), cons=cons, lab_cons=lab_cons,
+        weight=0.1, iterations=2,
+    )
+    branches_seen = record_branches(fw)
+    for losses in (trainer.consistency_losses, trainer.labeled_consistency_losses):
+        assert isinstance(losses, nn.ModuleList) and len(losses) == 2
+        assert all(isinstance(m, HeterogeneousLoss) for m in losses)
+        assert losses[0] is not losses[1]
+        assert losses[0].thresholds.data_ptr() != losses[1].thresholds.data_ptr()
+    all_losses = [*trainer.consistency_losses, *trainer.labeled_consistency_losses]
+    assert len({id(m) for m in all_losses}) == 4
+    assert trainer.labeled_consistency_losses[1].confidence_source == "prediction"
+    assert trainer.consistency_losses[1].confidence_source == "reference"
+
+    after_first = []
+
+    @trainer.on(Events.ITERATION_COMPLETED(once=1))
+    def _keep(engine):
+        after_first.extend(m.thresholds.clone() for m in all_losses)
+
+    trainer.run()
+    br0, br1 = branches_seen[0]
+    # iteration 1 from the initial 0.9: unlabeled copies from each branch's reference, labeled ones from its pred_l
+    sources = [br0.ref_u, br1.ref_u, br0.pred_l, br1.pred_l]
+    for thr, src in zip(after_first, sources):
+        torch.testing.assert_close(thr, expected_thresholds(src, num_classes), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(after_first[0], after_first[1])
+    assert not torch.allclose(after_first[2], after_first[3])
+    # iteration 2 continues from each copy's own state
+    br0, br1 = branches_seen[1]
+    for m, thr1, src in zip(all_losses, after_first, [br0.ref_u, br1.ref_u, br0.pred_l, br1.pred_l]):
+        cls = src.detach().argmax(1)
+        conf = torch.softmax(src.detach().float(), 1).gather(1, cls.unsqueeze(1)).squeeze(1)
+        exp = thr1.clone()
+        for k in range(num_classes):
+            if (cls == k).any():
+                exp[k] = 0.5 * conf[cls == k].mean() + 0.5 * thr1[k]
+        torch.testing.assert_close(m.thresholds, exp, rtol=1e-5, atol=1e-6)
+
+
+def test_mean_teacher_has_one_copy_per_term():
+    fw = make_framework("mt", 2)
+    cons, lab_cons = HeterogeneousLoss(2), HeterogeneousLoss(2, confidence_source="prediction")
+    trainer = make_trainer(
+        fw, loader(labeled_items(2, 2)), loader(unlabeled_items(2)), cons=cons, lab_cons=lab_cons, iterations=1
+    )
+    assert len(trainer.consistency_losses) == 1 and len(trainer.labeled_consistency_losses) == 1
+    assert trainer.consistency_losses[0] is not trainer.labeled_consistency_losses[0]
+    trainer.run()
+    assert not torch.equal(trainer.consistency_losses[0].thresholds, trainer.labeled_consistency_losses[0].thresholds)
+
+
+def test_no_labeled_consistency_loss_gives_none():
+    fw = make_framework("cps", 2)
+    trainer = make_trainer(fw, loader(labeled_items(2, 2)), loader(unlabeled_items(2)), cons=SoftmaxMSELoss())
+    assert trainer.labeled_consistency_losses is None
+    assert len(trainer.consistency_losses) == 2
+
+
+def test_same_loss_object_for_both_terms_is_still_copied_per_term():
+    fw = make_framework("cps", 2)
+    shared = HeterogeneousLoss(2)
+    trainer = make_trainer(
+        fw, loader(labeled_items(2, 2)), loader(unlabeled_items(2)), cons=shared, lab_cons=shared, iterations=1
+    )
+    all_losses = [*trainer.consistency_losses, *trainer.labeled_consistency_losses]
+    assert len({id(m) for m in all_losses}) == 4
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (e) loss terms and the consistency ramp
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("with_labeled", [False, True])
+@pytest.mark.parametrize("kind", ["mt", "cps"])
+def test_loss_terms_and_rampup(kind, with_labeled):
+    max_value, rampup = 0.5, 4
+    num_classes = 3
+    fw = make_framework(kind, num_classes)
+    branches_seen = record_branches(fw)
+    cons = SoftmaxMSELoss()
+    lab_cons = PseudoLabelCrossEntropyLoss() if with_labeled else None
+    trainer = make_trainer(
+        fw, loader(labeled_items(5, num_classes), batch_size=1), loader(unlabeled_items(3), batch_size=2),
+        cons=cons, lab_cons=lab_cons, weight=0.7, handlers=[ConsistencyRampUp(max_value, rampup)],
+    )
+    assert trainer.state.consistency_weight == 0.7  # the initial value, before the ramp runs
+    outputs = record_outputs(trainer)
+    trainer.run()
+    assert [o["iteration"] for o in outputs] == [1, 2, 3, 4, 5]
+
+    ramp = SigmoidRampUp(max_value, rampup)
+    suffixes = [""] if kind == "mt" else ["", "_b"]
+    names = ["sup", "cons_u"] + (["cons_l"] if with_labeled else [])
+    for out, branches in zip(outputs, branches_seen):
+        t = out["iteration"]
+        lam = max_value * math.exp(-5.0 * (1.0 - min(t, rampup) / rampup) ** 2)
+        assert ramp(t) == pytest.approx(lam)
+        assert out["consistency_weight"] == pytest.approx(lam, rel=1e-12)
+        terms = out["terms"]
+        assert terms["consistency_weight"] == pytest.approx(lam, rel=1e-12)
+        assert set(terms) == {n + s for n in names for s in suffixes} | {"loss", "consistency_weight"}
+        assert len(branches) == len(suffixes)
+        total = 0.0
+        for s, b in zip(suffixes, branches):
+            y = out["label"]
+            sup = sup_loss()(b.pred_l.detach(), y).mean().item()
+            cons_u = SoftmaxMSELoss()(b.pred_u.detach(), b.ref_u).item()
+            assert terms["sup" + s] == pytest.approx(sup, rel=1e-5)
+            assert terms["cons_u" + s] == pytest.approx(cons_u, rel=1e-5)
+            branch_total = terms["sup" + s] + lam * terms["cons_u" + s]
+            if with_labeled:
+                cons_l = PseudoLabelCrossEntropyLoss()(b.pred_l.detach(), b.ref_l).item()
+                assert terms["cons_l" + s] == pytest.approx(cons_l, rel=1e-5)
+                branch_total += lam * terms["cons_l" + s]
+            total += branch_total
+        assert terms["loss"] == pytest.approx(total, rel=1e-5)
+        assert out["loss"].ndim == 0
+        assert out["loss"].item() == pytest.approx(terms["loss"], rel=1e-6)
+        torch.testing.assert_close(out["pred"], branches[0].pred_l.detach(), rtol=0, atol=0)
+        assert out["unlabeled_image"].shape[0] in (1, 2)
+
+
+def test_supervised_loss_terms():
+    fw = make_framework("supervised", 2)
+    trainer = make_trainer(fw, loader(labeled_items(4, 2)), weight=5.0)
+    outputs = record_outputs(trainer)
+    trainer.run()
+    assert len(outputs) == 2
+    for out in outputs:
+        terms = out["terms"]
+        assert set(terms) == {"sup", "loss", "consistency_weight"}
+        assert terms["loss"] == pytest.approx(terms["sup"], rel=1e-6)
+        assert terms["consistency_weight"] == 5.0
+        assert out["unlabeled_image"] is None
+
+
+def test_consistency_rampup_attached_after_construction():
+    fw = make_framework("mt", 2)
+    trainer = make_trainer(
+        fw, loader(labeled_items(3, 2), batch_size=1), loader(unlabeled_items(2)), cons=SoftmaxMSELoss()
+    )
+    ConsistencyRampUp(1.0, 3).attach(trainer)
+    outputs = record_outputs(trainer)
+    trainer.run()
+    assert [o["terms"]["consistency_weight"] for o in outputs] == pytest.approx(
+        [SigmoidRampUp(1.0, 3)(t) for t in (1, 2, 3)]
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (f) the unlabeled stream is cycled independently
+# ----------------------------------------------------------------------------------------------------------------------
+def test_unlabeled_loader_is_cycled_independently():
+    lab = loader([{"image": torch.full((1, *HW), 10.0 + i), "label": torch.zeros(1, *HW)} for i in range(5)], 1)
+    unl = loader([{"image": torch.full((1, *HW), float(i))} for i in range(2)], 1)
+    fw = make_framework("mt", 2)
+    trainer = make_trainer(fw, lab, unl, cons=SoftmaxMSELoss())
+    assert trainer.state.epoch_length == 5
+    outputs = record_outputs(trainer)
+    trainer.run()
+    assert [o["image"].unique().item() for o in outputs] == [10.0, 11.0, 12.0, 13.0, 14.0]
+    assert [o["unlabeled_image"].unique().item() for o in outputs] == [0.0, 1.0, 0.0, 1.0, 0.0]
+    assert unl.dataset.calls == 5  # five unlabeled batches pulled, no read-ahead
+    assert lab.dataset.calls == 5
+    assert trainer._unlabeled_pass == 3
+
+
+def test_unlabeled_loader_longer_than_labeled_is_not_restarted_each_epoch():
+    lab = loader(labeled_items(2, 2), 1)
+    unl = loader([{"image": torch.full((1, *HW), float(i))} for i in range(5)], 1)
+    fw = make_framework("mt", 2)
+    params = list(fw.network.parameters())
+    trainer = SemiSupervisedTrainer(
+        "cpu", 3, lab, fw, torch.optim.SGD(params, lr=LR), sup_loss(), unlabeled_data_loader=unl,
+        consistency_loss=SoftmaxMSELoss(),
+    )
+    outputs = record_outputs(trainer)
+    trainer.run()  # 3 epochs of 2 labeled batches
+    assert [o["unlabeled_image"].unique().item() for o in outputs] == [0.0, 1.0, 2.0, 3.0, 4.0, 0.0]
+    assert unl.dataset.calls == 6
+
+
+class RecordingSampler(DistributedSampler):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.epochs: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+        super().set_epoch(epoch)
+
+
+def test_unlabeled_distributed_sampler_epoch_advances_per_pass():
+    ds = CountingDataset(unlabeled_items(4))
+    sampler = RecordingSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=0)
+    unl = DataLoader(ds, batch_size=2, sampler=sampler)
+    fw = make_framework("mt", 2)
+    trainer = make_trainer(fw, loader(labeled_items(5, 2), 1), unl, cons=SoftmaxMSELoss())
+    trainer.run()  # 5 iterations, 2 unlabeled batches per pass: passes start at iterations 1, 3, 5
+    assert sampler.epochs == [0, 1, 2]
+    assert ds.calls == 10
+
+
+@pytest.mark.parametrize("bs_l, bs_u", [(1, 3), (3, 1)])
+def test_different_batch_sizes(bs_l, bs_u):
+    fw = make_framework("cps", 2)
+    trainer = make_trainer(
+        fw, loader(labeled_items(3, 2), bs_l), loader(unlabeled_items(3), bs_u), cons=SoftmaxMSELoss(), iterations=2
+    )
+    branches_seen = record_branches(fw)
+    trainer.run()
+    for branches in branches_seen:
+        for b in branches:
+            assert b.pred_l.shape == (bs_l, 2, *HW)
+            assert b.pred_u.shape == b.ref_u.shape == (bs_u, 2, *HW)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (g) validation
+# ----------------------------------------------------------------------------------------------------------------------
+def test_supervised_never_touches_the_unlabeled_loader():
+    fw = make_framework("supervised", 2)
+    unl = loader(unlabeled_items(2))
+    trainer = make_trainer(fw, loader(labeled_items(4, 2)), unl)
+    assert trainer.unlabeled_data_loader is None
+    trainer.run()
+    assert trainer.state.iteration == 2
+    assert unl.dataset.calls == 0
+    assert "unlabeled_image" not in trainer.state.output
+    assert trainer.consistency_losses is None and trainer.labeled_consistency_losses is None
+
+
+def test_supervised_rejects_consistency_losses():
+    lab = loader(labeled_items(2, 2))
+    with pytest.raises(ValueError, match="consistency_loss to None"):
+        make_trainer(make_framework("supervised", 2), lab, cons=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match="labeled_consistency_loss to None"):
+        make_trainer(make_framework("supervised", 2), lab, lab_cons=PseudoLabelCrossEntropyLoss())
+
+
+@pytest.mark.parametrize("kind", ["mt", "cps"])
+def test_ssl_needs_unlabeled_loader_and_consistency_loss(kind):
+    lab = loader(labeled_items(2, 2))
+    with pytest.raises(ValueError, match="needs an unlabeled_data_loader"):
+        make_trainer(make_framework(kind, 2), lab, None, cons=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match="needs a consistency_loss"):
+        make_trainer(make_framework(kind, 2), lab, loader(unlabeled_items(2)))
+
+
+def test_framework_type_checked():
+    with pytest.raises(TypeError, match="Framework"):
+        SemiSupervisedTrainer("cpu", 1, loader(labeled_items(2, 2)), small_net(2), torch.optim.SGD(
+            small_net(2).parameters(), lr=LR), sup_loss())
+
+
+def test_empty_unlabeled_loader_raises_clear_error():
+    with pytest.raises(ValueError, match="unlabeled data loader yields no batch"):
+        make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), loader([]), cons=SoftmaxMSELoss())
+
+
+class EmptyIterable:
+    """An unlabeled stream without a length that yields nothing."""
+
+    def __iter__(self):
+        return iter([])
+
+
+def test_unsized_unlabeled_stream_without_batches_raises_at_run():
+    trainer = make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), EmptyIterable(), cons=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match="yielded no batch"):
+        trainer.run()
+
+
+def test_missing_label_key_raises_key_error_naming_it():
+    lab = loader([{"image": torch.randn(1, *HW)} for _ in range(2)])
+    trainer = make_trainer(make_framework("mt", 2), lab, loader(unlabeled_items(2)), cons=SoftmaxMSELoss())
+    # the default key is MONAI's CommonKeys.LABEL, whose repr is the bare word label
+    with pytest.raises(KeyError, match=r"no key '?label'? \(it has \['image'\]\)"):
+        trainer.run()
+
+
+def test_missing_unlabeled_image_key_raises_key_error_naming_it():
+    unl = loader([{"img": torch.randn(1, *HW)} for _ in range(2)])
+    trainer = make_trainer(make_framework("cps", 2), loader(labeled_items(2, 2)), unl, cons=SoftmaxMSELoss())
+    with pytest.raises(KeyError, match=r"no key '?image'? \(it has \['img'\]\)"):
+        trainer.run()
+
+
+def test_custom_keys():
+    items = [{"img": it["image"], "seg": it["label"]} for it in labeled_items(2, 2)]
+    unl = [{"img": it["image"]} for it in unlabeled_items(2)]
+    fw = make_framework("mt", 2)
+    trainer = SemiSupervisedTrainer(
+        "cpu", 1, loader(items), fw, torch.optim.SGD(fw.network.parameters(), lr=LR), sup_loss(),
+        unlabeled_data_loader=loader(unl), consistency_loss=SoftmaxMSELoss(), image_key="img", label_key="seg",
+    )
+    trainer.run()
+    torch.testing.assert_close(trainer.state.output["label"], stack(items)["seg"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (h) 3D
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_3d_mean_teacher_with_heterogeneous_loss(num_classes):
+    shape = (8, 8, 8)
+    fw = make_framework("mt", num_classes, dims=3, noise_std=0.1, ema_decay=0.9)
+    cons = HeterogeneousLoss(num_classes)
+    lab_cons = HeterogeneousLoss(num_classes, confidence_source="prediction")
+    trainer = make_trainer(
+        fw, loader(labeled_items(2, num_classes, shape), 1), loader(unlabeled_items(2, shape), 1),
+        cons=cons, lab_cons=lab_cons, handlers=[ConsistencyRampUp(0.1, 10)], iterations=2,
+    )
+    teacher0 = snapshot(fw.teacher)
+    outputs = record_outputs(trainer)
+    trainer.run()
+    assert trainer.state.iteration == 2
+    for m in (trainer.consistency_losses[0], trainer.labeled_consistency_losses[0]):
+        thr = m.thresholds
+        assert thr.shape == (num_classes,)
+        assert not torch.allclose(thr, torch.full_like(thr, 0.9))
+        assert (thr > 0).all() and (thr <= 1).all()
+        assert m.region_map.shape == (1, *shape)
+        assert m.region_fractions.sum().item() == pytest.approx(1.0)
+    assert outputs[-1]["pred"].shape == (1, num_classes, *shape)
+    assert all(math.isfinite(o["terms"]["loss"]) for o in outputs)
+    assert any(not torch.equal(t, t0) for t, t0 in zip(snapshot(fw.teacher), teacher0))
