@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Print the markdown validation table of runs made by scripts/acdc_validation_table.sh:
+    python scripts/summarize_table.py RUNS_DIR [RUNS_DIR ...]
+Each run folder holds eval/metrics.json and train_seconds.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+LABELS = {
+    "supervised": "supervised only (labeled slices)",
+    "mt": "Mean Teacher (softmax MSE)",
+    "mt_metassl": "Mean Teacher + MetaSSL",
+    "mt_metassl_exp": "Mean Teacher + MetaSSL, exp weight form",
+    "mt_metassl_lambda001": "Mean Teacher + MetaSSL, λ_max 0.01",
+    "cps": "CPS (pseudo-label CE)",
+    "cps_metassl": "CPS + MetaSSL",
+}
+
+
+def fmt(v, digits=4):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def main(dirs: list[str]) -> None:
+    rows = []
+    for d in dirs:
+        for run in sorted(Path(d).iterdir()):
+            metrics_file = run / "eval" / "metrics.json"
+            if not metrics_file.is_file():
+                continue
+            m = json.loads(metrics_file.read_text())
+            secs = run / "train_seconds.txt"
+            minutes = f"{int(secs.read_text()) / 60:.0f}" if secs.is_file() else "–"
+            pc = m["mean_dice_per_class"]
+            rows.append((run.name, m, pc, minutes))
+    order = list(LABELS)
+    rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
+    print("| run | mean Dice | RV | MYO | LV | Jaccard | HD95 (vox) | ASD (vox) | train wall time (min) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, m, pc, minutes in rows:
+        print(f"| {LABELS.get(name, name)} | **{fmt(m['mean_dice'])}** | {fmt(pc['RV'])} | {fmt(pc['MYO'])} | "
+              f"{fmt(pc['LV'])} | {fmt(m['mean_jaccard'])} | {fmt(m['hd95'], 2)} | {fmt(m['asd'], 2)} | {minutes} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["runs"])
