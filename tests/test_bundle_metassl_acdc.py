@@ -188,3 +188,19 @@ def test_shipped_model_on_real_validation(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["num_cases"] == 20
     assert metrics["mean_dice"] == pytest.approx(docs["mean_dice"], abs=1e-3)
+
+
+def test_configs_define_the_workflow_ids():
+    """`run` and `training` are the same workflow; evaluate.json adds `evaluating`; JSON is zoo-formatted."""
+    from monai.bundle import ConfigParser
+
+    train = ConfigParser.load_config_file(CONFIGS / "train.json")
+    assert train["run"] == train["training"]
+    assert {"initialize", "finalize", "network_def", "network", "optimizer", "train", "validate"} <= set(train)
+    evaluate = ConfigParser.load_config_file(CONFIGS / "evaluate.json")
+    assert evaluate["run"] == evaluate["evaluating"]
+    inference = ConfigParser.load_config_file(CONFIGS / "inference.json")
+    assert "run" in inference and inference["network_def"] == train["network_def"]
+    for path in sorted(CONFIGS.glob("*.json")):
+        text = path.read_text()
+        assert text == json.dumps(json.loads(text), indent=4) + "\n", f"{path.name}: 4-space indent, final newline"

@@ -592,6 +592,16 @@ def test_empty_unlabeled_loader_raises_clear_error():
         make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), loader([]), cons=SoftmaxMSELoss())
 
 
+@pytest.mark.parametrize("framework", ["supervised", "mt"])
+def test_labeled_loader_without_batches_raises_clear_error(framework):
+    # 1 labeled item, batch size 2, drop_last=True: the loader has length 0
+    labeled = loader(labeled_items(1, 2), drop_last=True)
+    unlabeled = loader(labeled_items(2, 2)) if framework == "mt" else None
+    cons = SoftmaxMSELoss() if framework == "mt" else None
+    with pytest.raises(ValueError, match="labeled data loader yields no batch.*drop_last"):
+        make_trainer(make_framework(framework, 2), labeled, unlabeled, cons=cons)
+
+
 class EmptyIterable:
     """An unlabeled stream without a length that yields nothing."""
 

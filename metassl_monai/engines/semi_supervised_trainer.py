@@ -105,15 +105,19 @@ class SemiSupervisedTrainer(Trainer):
             raise ValueError(f"{type(framework).__name__} needs a consistency_loss for the unlabeled stream.")
         if labeled_consistency_loss is not None and not framework.uses_unlabeled:
             raise ValueError(f"{type(framework).__name__} has no reference: set labeled_consistency_loss to None.")
-        if unlabeled_data_loader is not None and framework.uses_unlabeled:
+        streams = [("labeled", train_data_loader)]
+        if framework.uses_unlabeled:
+            streams.append(("unlabeled", unlabeled_data_loader))
+        for stream, loader in streams:
             try:
-                if len(unlabeled_data_loader) == 0:  # type: ignore[arg-type]
-                    raise ValueError(
-                        "the unlabeled data loader yields no batch: the unlabeled datalist is empty, or holds fewer "
-                        "items than the batch size with drop_last=True."
-                    )
-            except TypeError:
-                pass
+                empty = len(loader) == 0  # type: ignore[arg-type]
+            except TypeError:  # iterable without a length: checked when it is read
+                continue
+            if empty:
+                raise ValueError(
+                    f"the {stream} data loader yields no batch: the {stream} datalist is empty, or holds fewer "
+                    "items than the batch size with drop_last=True."
+                )
         super().__init__(
             device=device,
             max_epochs=max_epochs,
