@@ -9,7 +9,9 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``demo``: synthesise a small ACDC-like dataset, train the metassl_acdc bundle on it (CPU friendly), evaluate,
   and write metrics.json, per-case CSVs and PNG overlays;
 - ``synth``: only write the synthetic ACDC-like dataset (SSL4MIS layout);
-- ``to_nifti``: write h5 volumes of the SSL4MIS layout as NIfTI, in the orientation of the ACDC NIfTI files.
+- ``to_nifti``: write h5 volumes of the SSL4MIS layout as NIfTI, in the orientation of the ACDC NIfTI files;
+- ``synth_la``: write a synthetic left-atrium dataset in the UA-MT h5 format;
+- ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import fire
 
-__all__ = ["demo", "synth", "to_nifti", "main"]
+__all__ = ["demo", "synth", "to_nifti", "synth_la", "convert_la", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -53,6 +55,30 @@ def to_nifti(dataset_dir: str, output_dir: str, list_name: str = "val.list", lab
     names = read_list(dataset_dir, list_name)
     paths = write_nifti_volumes(Path(dataset_dir) / "data", output_dir, names=names, with_labels=labels)
     print(f"{len(paths)} NIfTI volume(s) written to {output_dir}")
+    return [str(p) for p in paths]
+
+
+def synth_la(output_dir: str = "demo_data_la", n_cases: int = 10, n_test: int = 2, size: int = 48, depth: int = 24,
+             seed: int = 0, overwrite: bool = False) -> str:
+    """Write a synthetic LA dataset in the UA-MT format (``2018LA_Seg_Training Set/<case>/mri_norm2.h5`` + lists)."""
+    from metassl_monai.data import write_uamt_la_dataset
+
+    root = write_uamt_la_dataset(output_dir, n_cases=n_cases, n_test=n_test, shape=(size, size, depth), seed=seed,
+                                 overwrite=overwrite)
+    print(f"synthetic UA-MT LA dataset written to {root}")
+    return str(root)
+
+
+def convert_la(raw_dir: str, output_dir: str, crop_z: bool = False, normalize: str = "volume",
+               overwrite: bool = False) -> list[str]:
+    """
+    Convert the raw LA challenge release to the UA-MT h5 format (crop around the atrium with a margin, z-score).
+    The defaults reproduce UA-MT's preprocessing; nothing existing is overwritten unless ``--overwrite``.
+    """
+    from metassl_monai.data import convert_raw_la_to_uamt
+
+    paths = convert_raw_la_to_uamt(raw_dir, output_dir, crop_z=crop_z, normalize=normalize, overwrite=overwrite)
+    print(f"{len(paths)} case(s) converted to {output_dir}")
     return [str(p) for p in paths]
 
 
@@ -96,7 +122,7 @@ def demo(output_dir: str = "demo_output", iterations: int = 300, framework: str 
 
 
 def main() -> None:
-    fire.Fire({"demo": demo, "synth": synth, "to_nifti": to_nifti})
+    fire.Fire({"demo": demo, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la, "convert_la": convert_la})
 
 
 if __name__ == "__main__":

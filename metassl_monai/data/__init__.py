@@ -1,8 +1,25 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 from .acdc import SSL4MIS_LABELED_SLICES, acdc_slice_datalists, acdc_volume_datalist, patient_id, read_list
+from .la import (
+    LA_TRAINING_FOLDER,
+    UAMT_LABELED_CASES,
+    convert_raw_la_to_uamt,
+    la_uamt_datalists,
+    la_uamt_eval_datalist,
+    msd_heart_datalist,
+    read_nrrd,
+    read_nrrd_header,
+)
 from .nifti import nifti_datalist
 from .synthetic import make_acdc_like_dataset, synthesize_slice, synthesize_volume, write_nifti_volumes
+from .synthetic_la import (
+    synthesize_la_volume,
+    write_msd_heart_dataset,
+    write_nrrd,
+    write_raw_la_dataset,
+    write_uamt_la_dataset,
+)
 
 __all__ = [
     "SSL4MIS_LABELED_SLICES",
@@ -15,4 +32,17 @@ __all__ = [
     "synthesize_slice",
     "synthesize_volume",
     "write_nifti_volumes",
+    "LA_TRAINING_FOLDER",
+    "UAMT_LABELED_CASES",
+    "convert_raw_la_to_uamt",
+    "la_uamt_datalists",
+    "la_uamt_eval_datalist",
+    "msd_heart_datalist",
+    "read_nrrd",
+    "read_nrrd_header",
+    "synthesize_la_volume",
+    "write_msd_heart_dataset",
+    "write_nrrd",
+    "write_raw_la_dataset",
+    "write_uamt_la_dataset",
 ]
