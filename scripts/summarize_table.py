@@ -4,7 +4,7 @@
 """
 Print the markdown validation table of runs made by scripts/acdc_validation_table.sh:
     python scripts/summarize_table.py RUNS_DIR [RUNS_DIR ...]
-Each run folder holds eval/metrics.json and train_seconds.txt.
+Each run folder holds eval/metrics.json and train_seconds.txt; a STOPPED.txt marks a run stopped by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ LABELS = {
     "mt_metassl_lambda001": "Mean Teacher + MetaSSL, λ_max 0.01",
     "cps": "CPS (pseudo-label CE)",
     "cps_metassl": "CPS + MetaSSL",
+    "cps_metassl_lambda001": "CPS + MetaSSL, λ_max 0.01",
 }
 
 
@@ -39,13 +40,16 @@ def main(dirs: list[str]) -> None:
             secs = run / "train_seconds.txt"
             minutes = f"{int(secs.read_text()) / 60:.0f}" if secs.is_file() else "–"
             pc = m["mean_dice_per_class"]
-            rows.append((run.name, m, pc, minutes))
+            stopped = (run / "STOPPED.txt").is_file()  # a run stopped by hand after it collapsed (reason inside)
+            rows.append((run.name + (" (stopped)" if stopped else ""), m, pc, minutes))
     order = list(LABELS)
-    rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
+    base = lambda name: name.split(" ")[0]  # noqa: E731
+    rows.sort(key=lambda r: order.index(base(r[0])) if base(r[0]) in order else len(order))
     print("| run | mean Dice | RV | MYO | LV | Jaccard | HD95 (vox) | ASD (vox) | train wall time (min) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, m, pc, minutes in rows:
-        print(f"| {LABELS.get(name, name)} | **{fmt(m['mean_dice'])}** | {fmt(pc['RV'])} | {fmt(pc['MYO'])} | "
+        label = LABELS.get(base(name), base(name)) + name[len(base(name)):]
+        print(f"| {label} | **{fmt(m['mean_dice'])}** | {fmt(pc['RV'])} | {fmt(pc['MYO'])} | "
               f"{fmt(pc['LV'])} | {fmt(m['mean_jaccard'])} | {fmt(m['hd95'], 2)} | {fmt(m['asd'], 2)} | {minutes} |")
 
 
