@@ -2,7 +2,7 @@
 # Train and evaluate the metassl_acdc validation table at the CPU setting (configs/train_cpu.json):
 # supervised-only, MT, MT + MetaSSL, CPS, CPS + MetaSSL; optional investigation runs: MT + MetaSSL with the exp
 # weight form (mt_metassl_exp) and with a 10x smaller consistency weight (mt_metassl_lambda001,
-# cps_metassl_lambda001).
+# cps_metassl_lambda001), and MT with only the labeled MetaSSL term (mt_metassl_labeled_only).
 # Usage: scripts/acdc_validation_table.sh DATASET_DIR OUT_DIR [PARALLEL_JOBS] [RUN_NAME ...]
 # Each run: OUT_DIR/<name>/ (TensorBoard, checkpoints, best model.pt), OUT_DIR/<name>.log,
 # then evaluate.json on val.list -> OUT_DIR/<name>/eval/metrics.json. Runs already evaluated are skipped.
@@ -14,6 +14,7 @@ declare -A ARGS=(
   [mt]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#softmax_mse'
   [mt_metassl]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl'
   [mt_metassl_exp]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl_exp'
+  [mt_metassl_labeled_only]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl_labeled_only'
   [mt_metassl_lambda001]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl --consistency 0.01'
   [cps]='--framework @frameworks#cps --ssl_loss @ssl_losses#pseudo_label_ce'
   [cps_metassl]='--framework @frameworks#cps --ssl_loss @ssl_losses#metassl'

@@ -19,6 +19,7 @@ LABELS = {
     "mt_metassl": "Mean Teacher + MetaSSL",
     "mt_metassl_exp": "Mean Teacher + MetaSSL, exp weight form",
     "mt_metassl_lambda001": "Mean Teacher + MetaSSL, λ_max 0.01",
+    "mt_metassl_labeled_only": "Mean Teacher + MetaSSL on labeled images only (unlabeled: softmax MSE)",
     "cps": "CPS (pseudo-label CE)",
     "cps_metassl": "CPS + MetaSSL",
     "cps_metassl_lambda001": "CPS + MetaSSL, λ_max 0.01",
