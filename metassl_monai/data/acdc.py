@@ -22,6 +22,8 @@ import os
 import re
 from pathlib import Path
 
+from .paths import require_dir
+
 __all__ = ["read_list", "patient_id", "acdc_slice_datalists", "acdc_volume_datalist", "SSL4MIS_LABELED_SLICES"]
 
 #: SSL4MIS ``patients_to_slices`` for ACDC: labeled patients → number of leading slices of train_slices.list.
@@ -32,9 +34,7 @@ _PATIENT = re.compile(r"^(.*?)_frame\d+")
 
 def read_list(dataset_dir: str | os.PathLike, list_name: str) -> list[str]:
     """Non-empty, stripped lines of ``dataset_dir/list_name``; clear errors for a missing folder or list."""
-    root = Path(dataset_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset_dir does not exist or is not a folder: {root}")
+    root = require_dir(dataset_dir)
     path = root / list_name
     if not path.is_file():
         raise FileNotFoundError(f"list file not found: {path}")

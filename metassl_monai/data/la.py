@@ -41,6 +41,7 @@ import h5py
 import numpy as np
 
 from .acdc import read_list
+from .paths import require_dir
 
 __all__ = [
     "LA_TRAINING_FOLDER",
@@ -447,8 +448,7 @@ def convert_raw_la_to_uamt(
     margin, min_size = _triple(margin, "margin"), _triple(min_size, "min_size")
     if normalize not in ("volume", "crop"):
         raise ValueError(f"normalize must be 'volume' or 'crop', got {normalize!r}")
-    if not raw_dir.is_dir():
-        raise FileNotFoundError(f"raw_dir does not exist or is not a folder: {raw_dir}")
+    require_dir(raw_dir, "raw_dir")
     cases = sorted(d.name for d in raw_dir.iterdir() if d.is_dir() and any((d / n).exists() for n in _CASE_FILES))
     if not cases:
         raise FileNotFoundError(f"no case folder with lgemri.nrrd / laendo.nrrd found in {raw_dir}")
@@ -537,9 +537,7 @@ def msd_heart_datalist(dataset_dir: str | os.PathLike, json_name: str = "dataset
     """
     from monai.data import load_decathlon_datalist
 
-    root = Path(dataset_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset_dir does not exist or is not a folder: {root}")
+    root = require_dir(dataset_dir)
     json_path = root / json_name
     if not json_path.is_file():
         raise FileNotFoundError(f"datalist not found: {json_path}")

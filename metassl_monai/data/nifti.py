@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from .paths import require_dir
 
 __all__ = ["nifti_datalist"]
 
@@ -18,9 +19,7 @@ def nifti_datalist(dataset_dir: str | os.PathLike, pattern: str = "*.nii.gz", ex
     Raises:
         FileNotFoundError: the folder does not exist, or holds no matching file (the message names both).
     """
-    root = Path(dataset_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset_dir does not exist or is not a folder: {root}")
+    root = require_dir(dataset_dir)
     files = sorted(p for p in root.glob(pattern) if p.is_file())
     if exclude_suffix:
         files = [p for p in files if not p.name.split(".")[0].endswith(exclude_suffix)]
