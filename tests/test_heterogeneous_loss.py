@@ -280,6 +280,30 @@ def test_threshold_init(init):
     assert loss_fn.thresholds.tolist() == pytest.approx([0.5 * 19 / 21 + 0.5 * init, init, init], abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    "cap, expected",
+    [
+        # one class-0 pixel with c = 0.999 and threshold_init 1.0: uncapped τ0 = 0.5*0.999 + 0.5*1.0 = 0.9995
+        (None, [0.9995, 1.0]),
+        # the 3D code's cap: τ0 -> min(0.9995, 0.9) and the untouched τ1 starts at min(init, cap) = 0.9
+        (0.9, [F32_09, F32_09]),
+        (0.95, [0.95, 0.95]),
+    ],
+)
+def test_threshold_max_caps_updates_and_init(cap, expected):
+    loss_fn = HeterogeneousLoss(2, threshold_init=1.0, threshold_max=cap)
+    ref = row([LN(999), 0.0])  # c = 999/1000
+    loss_fn(torch.zeros_like(ref), ref)
+    assert loss_fn.thresholds.tolist() == pytest.approx(expected, abs=1e-6)
+    assert ("threshold_max" in repr(loss_fn)) == (cap is not None)
+
+
+def test_threshold_max_does_not_touch_thresholds_below_it():
+    loss_fn = HeterogeneousLoss(2, threshold_max=0.9)
+    loss_fn(HAND_PRED, HAND_REF)
+    assert loss_fn.thresholds.tolist() == pytest.approx([0.875, 0.875], abs=1e-6)
+
+
 def test_threshold_mean_over_whole_batch():
     # batch of 2, class 0 appears once in each sample: τ0 uses the mean over both (not a per-sample mean).
     ref = torch.cat([row([LN(19), 0.0], [0.0, LN(3)]), row([LN(3), 0.0], [0.0, LN(3)])], dim=0)
@@ -520,6 +544,8 @@ def test_source_class_is_argmax_of_logits_when_softmax_ties():
         {"num_classes": 2, "threshold_init": 1.5},
         {"num_classes": 2, "threshold_momentum": 0.0},
         {"num_classes": 2, "threshold_momentum": 1.2},
+        {"num_classes": 2, "threshold_max": 0.0},
+        {"num_classes": 2, "threshold_max": 1.01},
     ],
 )
 def test_invalid_constructor_arguments(kwargs):

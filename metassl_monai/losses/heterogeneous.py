@@ -65,6 +65,8 @@ class HeterogeneousLoss(_Loss):
         split_background: split UC into background and foreground parts (the paper's 3D code).
         threshold_init: initial value of every τ[k], in (0, 1].
         threshold_momentum: ``m`` of the EMA update, in (0, 1].
+        threshold_max: optional cap on every τ[k] after each update, in (0, 1]; the paper's 3D code resets a
+            threshold that exceeds 0.9 to 0.9 (a cap at 0.9). ``None`` (default, the 2D code) leaves τ uncapped.
 
     Raises:
         ValueError: on invalid arguments, or when the inputs' shapes do not match.
@@ -88,6 +90,7 @@ class HeterogeneousLoss(_Loss):
         split_background: bool = True,
         threshold_init: float = 0.9,
         threshold_momentum: float = 0.5,
+        threshold_max: float | None = None,
     ) -> None:
         super().__init__()
         if int(num_classes) < 2:
@@ -101,11 +104,15 @@ class HeterogeneousLoss(_Loss):
             raise ValueError(f"threshold_init must be in (0, 1], got {threshold_init}.")
         if not 0.0 < threshold_momentum <= 1.0:
             raise ValueError(f"threshold_momentum must be in (0, 1], got {threshold_momentum}.")
+        if threshold_max is not None and not 0.0 < threshold_max <= 1.0:
+            raise ValueError(f"threshold_max must be None or in (0, 1], got {threshold_max}.")
         self.num_classes = int(num_classes)
+        self.threshold_max = None if threshold_max is None else float(threshold_max)
         self.confidence_source = confidence_source
         self.split_background = bool(split_background)
         self.threshold_momentum = float(threshold_momentum)
-        self.register_buffer("thresholds", torch.full((self.num_classes,), float(threshold_init)))
+        init = float(threshold_init) if threshold_max is None else min(float(threshold_init), float(threshold_max))
+        self.register_buffer("thresholds", torch.full((self.num_classes,), init))
         # UC, US, DC, DS and (with split_background) the background part of UC, weighted like UC.
         self.register_buffer("weights", torch.tensor(weights + [weights[0]]), persistent=False)
         self.region_map: torch.Tensor | None = None
@@ -200,6 +207,8 @@ class HeterogeneousLoss(_Loss):
         mean_conf = sums / counts.clamp_min(1.0)
         m = self.threshold_momentum
         updated = m * mean_conf + (1.0 - m) * self.thresholds
+        if self.threshold_max is not None:
+            updated = updated.clamp_max(self.threshold_max)
         self.thresholds.copy_(torch.where(present, updated, self.thresholds))
 
     def extra_repr(self) -> str:
@@ -207,4 +216,5 @@ class HeterogeneousLoss(_Loss):
         return (
             f"num_classes={self.num_classes}, weights=({w}), confidence_source={self.confidence_source!r}, "
             f"split_background={self.split_background}"
+            + ("" if self.threshold_max is None else f", threshold_max={self.threshold_max:.4g}")
         )
