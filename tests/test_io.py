@@ -196,3 +196,51 @@ def test_reading_many_times_never_changes_the_file(h5_file):
             read_h5_dataset(str(h5_file), "absent")
     assert h5_file.read_bytes() == before
     assert h5_file.stat().st_mtime_ns == mtime
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# voxel spacing from the file attribute (written by convert_raw_la_to_uamt)
+# ----------------------------------------------------------------------------------------------------------------------
+def _volume_with_attr(tmp_path, value):
+    path = tmp_path / "case.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("image", data=np.zeros((4, 5, 6), np.float32))
+        f.create_dataset("label", data=np.zeros((4, 5, 6), np.uint8))
+        if value is not None:
+            f.attrs["spacing"] = value
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (np.array([0.625, 0.625, 2.5]), (0.625, 0.625, 2.5)),
+        (None, None),  # the original UA-MT / SSL4MIS files
+        (np.array([np.nan, np.nan, np.nan]), None),  # what the converter writes for an unknown spacing
+        (np.array([0.625, 0.0, 2.5]), None),
+        (np.array([1.0, 1.0]), None),  # wrong number of axes
+        ("not numbers", None),
+    ],
+)
+def test_read_h5_spacing(tmp_path, value, expected):
+    from metassl_monai.transforms.io import read_h5_spacing
+
+    assert read_h5_spacing(_volume_with_attr(tmp_path, value), ndim=3) == expected
+
+
+@pytest.mark.parametrize(
+    "value, pixdim",
+    [(np.array([0.625, 0.7, 2.5]), [0.625, 0.7, 2.5]), (None, [1.0, 1.0, 1.0]), (np.array([np.nan] * 3), [1.0] * 3)],
+)
+def test_loadh5d_puts_the_spacing_in_the_affine(tmp_path, value, pixdim):
+    path = _volume_with_attr(tmp_path, value)
+    out = LoadH5d(["image", "label"])({"image": path, "label": path})
+    for key in ("image", "label"):
+        assert out[key].pixdim.tolist() == pytest.approx(pixdim)
+        assert out[key].affine[:3, 3].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_loadh5d_spacing_attr_none_ignores_the_attribute(tmp_path):
+    path = _volume_with_attr(tmp_path, np.array([0.5, 0.5, 2.0]))
+    out = LoadH5d("image", spacing_attr=None)({"image": path})
+    assert out["image"].pixdim.tolist() == [1.0, 1.0, 1.0]

@@ -4,5 +4,7 @@ from .consistency_rampup import ConsistencyRampUp, SigmoidRampUp
 from .metrics_json import MetricsJSONSaver
 from .overlay_png import OverlayPNGSaver
 from .region_tensorboard import RegionTensorBoardHandler
+from .spacing_aware_metric import SpacingAwareMetric, voxel_spacing
 
-__all__ = ["ConsistencyRampUp", "SigmoidRampUp", "MetricsJSONSaver", "OverlayPNGSaver", "RegionTensorBoardHandler"]
+__all__ = ["ConsistencyRampUp", "SigmoidRampUp", "MetricsJSONSaver", "OverlayPNGSaver", "RegionTensorBoardHandler",
+           "SpacingAwareMetric", "voxel_spacing"]

@@ -15,7 +15,7 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
-__all__ = ["LoadH5d", "read_h5_dataset"]
+__all__ = ["LoadH5d", "read_h5_dataset", "read_h5_spacing"]
 
 
 def read_h5_dataset(path: str, key: str) -> np.ndarray:
@@ -42,6 +42,36 @@ def read_h5_dataset(path: str, key: str) -> np.ndarray:
             raise OSError(f"cannot read dataset {key!r} of HDF5 file {path}: {e}") from None
 
 
+def read_h5_spacing(path: str, attr: str = "spacing", ndim: int | None = None) -> tuple[float, ...] | None:
+    """
+    The voxel size stored in the file attribute ``attr`` of the HDF5 file ``path`` (written by
+    :func:`metassl_monai.data.convert_raw_la_to_uamt`), or ``None`` when the file has no such attribute, when it does
+    not hold ``ndim`` finite positive numbers (e.g. the ``nan`` the converter writes for an unknown spacing), or when
+    ``ndim`` is given and does not match. The original SSL4MIS / UA-MT files carry no spacing.
+
+    Raises:
+        FileNotFoundError / OSError: as :func:`read_h5_dataset`.
+    """
+    try:
+        handle = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"HDF5 file not found: {path}") from None
+    except OSError as e:
+        raise OSError(f"cannot read HDF5 file {path} (truncated or not HDF5?): {e}") from None
+    with handle:
+        if attr not in handle.attrs:
+            return None
+        try:
+            values = np.asarray(handle.attrs[attr], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return None
+    if values.size == 0 or not np.all(np.isfinite(values)) or not np.all(values > 0):
+        return None
+    if ndim is not None and values.size != ndim:
+        return None
+    return tuple(float(v) for v in values)
+
+
 class LoadH5d(MapTransform):
     """
     Load arrays from HDF5 files, the format of the SSL4MIS ACDC slices/volumes and of the UA-MT LA volumes.
@@ -56,6 +86,10 @@ class LoadH5d(MapTransform):
         h5_keys: dataset names inside the file, one per key; defaults to the keys themselves.
         dtype: optional dtype per key (a single dtype or one per key), e.g. ``(np.float32, np.uint8)``.
         allow_missing_keys: do not raise if a key is absent from the data dictionary.
+        spacing_attr: file attribute holding the voxel size (see :func:`read_h5_spacing`); when the file has a valid
+            one, the MetaTensor's affine is ``diag(spacing, 1)`` so that ``pixdim`` and the spacing-aware metrics
+            (:class:`metassl_monai.handlers.SpacingAwareMetric`) report millimetres. Otherwise the affine is the
+            identity (distances in voxels). ``None`` never reads it.
     """
 
     def __init__(
@@ -64,8 +98,10 @@ class LoadH5d(MapTransform):
         h5_keys: Sequence[str] | None = None,
         dtype: Sequence | type | None = None,
         allow_missing_keys: bool = False,
+        spacing_attr: str | None = "spacing",
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.spacing_attr = spacing_attr
         self.h5_keys = list(h5_keys) if h5_keys is not None else [str(k) for k in self.keys]
         if len(self.h5_keys) != len(self.keys):
             raise ValueError(f"h5_keys {self.h5_keys} must have one entry per key {list(self.keys)}.")
@@ -83,5 +119,9 @@ class LoadH5d(MapTransform):
             if dtype is not None:
                 array = array.astype(dtype, copy=False)
             meta = {"filename_or_obj": path, "original_channel_dim": "no_channel", "spatial_shape": array.shape}
-            d[key] = MetaTensor(array, meta=meta)
+            affine = np.eye(array.ndim + 1)
+            spacing = read_h5_spacing(path, self.spacing_attr, array.ndim) if self.spacing_attr else None
+            if spacing is not None:
+                affine[: array.ndim, : array.ndim] = np.diag(spacing)
+            d[key] = MetaTensor(array, affine=affine, meta=meta)
         return d
