@@ -21,6 +21,8 @@ from metassl_monai.data.la import (
     convert_raw_la_to_uamt,
     la_uamt_datalists,
     la_uamt_eval_datalist,
+    la_uamt_split,
+    msd_heart_split,
     msd_heart_datalist,
     read_nrrd,
     read_nrrd_header,
@@ -383,3 +385,52 @@ def test_msd_errors(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({"name": "x"}))
     with pytest.raises(ValueError, match="'training'"):
         msd_heart_datalist(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# labeled / unlabeled / validation splits for training with model selection
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("labeled_cases, val_cases", [(1, 1), (2, 3), (6, 1)])
+def test_uamt_split(uamt, labeled_cases, val_cases):
+    split = la_uamt_split(uamt, labeled_cases=labeled_cases, val_cases=val_cases)
+    train = (uamt / "train.list").read_text().split()
+    paths = [str(uamt_case_path(uamt, c)) for c in train]
+    assert [d["image"] for d in split["labeled"]] == paths[:labeled_cases]
+    assert [d["image"] for d in split["unlabeled"]] == paths[labeled_cases : 8 - val_cases]
+    assert [d["name"] for d in split["validation"]] == train[8 - val_cases :]
+    assert all(set(d) == {"image"} for d in split["unlabeled"])
+    assert all(d["label"] == d["image"] for d in split["labeled"] + split["validation"])
+    # the labeled cases are the same as la_uamt_datalists' (the UA-MT protocol), only the unlabeled pool shrinks
+    assert split["labeled"] == la_uamt_datalists(uamt, labeled_cases)[0]
+
+
+@pytest.mark.parametrize("labeled_cases, val_cases", [(0, 1), (1, 0), (4, 4), (7, 1), (8, 2)])
+def test_uamt_split_rejects_counts_that_empty_a_set(uamt, labeled_cases, val_cases):
+    with pytest.raises(ValueError, match=r"train\.list has 8 cases"):
+        la_uamt_split(uamt, labeled_cases=labeled_cases, val_cases=val_cases)
+
+
+def test_msd_split_uses_test_images_as_unlabeled(tmp_path):
+    root = write_msd_heart_dataset(tmp_path / "Task02_Heart", n_cases=5, n_test=2, shape=SHAPE, seed=0)
+    content = json.loads((root / "dataset.json").read_text())
+    assert content["numTest"] == 2 and content["test"] == ["./imagesTs/la_008.nii.gz", "./imagesTs/la_009.nii.gz"]
+    split = msd_heart_split(root, labeled_cases=2, val_cases=1)
+    names = lambda items: [Path(d["image"]).name for d in items]  # noqa: E731
+    assert names(split["labeled"]) == ["la_003.nii.gz", "la_004.nii.gz"]
+    assert names(split["unlabeled"]) == ["la_005.nii.gz", "la_006.nii.gz", "la_008.nii.gz", "la_009.nii.gz"]
+    assert [d["name"] for d in split["validation"]] == ["la_007"]
+    assert all(set(d) == {"image"} for d in split["unlabeled"])
+    assert nib.load(split["unlabeled"][-1]["image"]).shape == SHAPE
+    with pytest.raises(ValueError, match="has 5 cases"):
+        msd_heart_split(root, labeled_cases=4, val_cases=1)
+    (root / "imagesTs" / "la_009.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="la_009"):
+        msd_heart_split(root, labeled_cases=2, val_cases=1)
+
+
+def test_msd_overwrite_removes_old_test_images(tmp_path):
+    root = write_msd_heart_dataset(tmp_path / "T", n_cases=2, n_test=2, shape=SHAPE, seed=0)
+    keep = root / "imagesTs" / "mine.txt"
+    keep.write_text("user file")
+    write_msd_heart_dataset(root, n_cases=2, n_test=0, shape=SHAPE, seed=0, overwrite=True)
+    assert not list((root / "imagesTs").glob("*.nii.gz")) and keep.read_text() == "user file"

@@ -52,6 +52,9 @@ __all__ = [
     "uamt_case_path",
     "la_uamt_datalists",
     "la_uamt_eval_datalist",
+    "la_uamt_split",
+    "msd_heart_split",
+    "write_uamt_as_nifti",
     "read_nrrd",
     "read_nrrd_header",
     "NRRD_TYPES",
@@ -136,6 +139,99 @@ def la_uamt_eval_datalist(dataset_dir: str | os.PathLike, list_name: str = "test
     """Items ``{"image": h5, "label": h5, "name": case}`` of the cases of ``dataset_dir/list_name`` (UA-MT layout)."""
     cases, files = _uamt_files(dataset_dir, list_name)
     return [{"image": f, "label": f, "name": c} for f, c in zip(files, cases)]
+
+
+def _check_split(n_total: int, labeled_cases: int, val_cases: int, source: str) -> tuple[int, int]:
+    labeled_cases, val_cases = int(labeled_cases), int(val_cases)
+    if labeled_cases < 1 or val_cases < 1 or labeled_cases + val_cases >= n_total:
+        raise ValueError(
+            f"labeled_cases={labeled_cases}, val_cases={val_cases} but {source} has {n_total} cases: need "
+            f"labeled_cases >= 1, val_cases >= 1 and labeled_cases + val_cases < {n_total} so that the labeled, "
+            "unlabeled and validation sets are all non-empty."
+        )
+    return labeled_cases, val_cases
+
+
+def la_uamt_split(
+    dataset_dir: str | os.PathLike, labeled_cases: int = 8, val_cases: int = 8, train_list: str = "train.list"
+) -> dict[str, list[dict]]:
+    """
+    Labeled, unlabeled and validation datalists from the UA-MT ``train.list``, for training with model selection.
+
+    The labeled cases are the first ``labeled_cases`` of the list (as UA-MT), the validation cases the *last*
+    ``val_cases`` (their labels are used only to select the checkpoint), the unlabeled cases those in between.
+    UA-MT-style papers select nothing (or select on ``test.list``, which leaks the test set); holding out
+    ``val_cases`` of the unlabeled pool is the price of an honest model selection. On the standard 80-case list
+    with ``val_cases=8``: 8 labeled / 64 unlabeled / 8 validation (10 %), or 16 / 56 / 8 (20 %).
+
+    Args:
+        dataset_dir: root of the UA-MT layout.
+        labeled_cases: leading cases of the list that are labeled (>= 1).
+        val_cases: trailing cases of the list held out for validation (>= 1).
+        train_list: list file inside ``dataset_dir``.
+
+    Returns:
+        ``{"labeled": [{"image", "label"}], "unlabeled": [{"image"}], "validation": [{"image", "label", "name"}]}``.
+
+    Raises:
+        FileNotFoundError: the folder, the list or a listed ``mri_norm2.h5`` is missing (the message names it).
+        ValueError: the counts leave one of the three sets empty (the message gives the list's size).
+    """
+    cases, files = _uamt_files(dataset_dir, train_list)
+    labeled_cases, val_cases = _check_split(len(cases), labeled_cases, val_cases, str(Path(dataset_dir) / train_list))
+    n_unlabeled_end = len(cases) - val_cases
+    return {
+        "labeled": [{"image": f, "label": f} for f in files[:labeled_cases]],
+        "unlabeled": [{"image": f} for f in files[labeled_cases:n_unlabeled_end]],
+        "validation": [{"image": f, "label": f, "name": c} for f, c in zip(files[n_unlabeled_end:], cases[n_unlabeled_end:])],
+    }
+
+
+def write_uamt_as_nifti(
+    dataset_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    list_name: str = "test.list",
+    with_labels: bool = True,
+    overwrite: bool = False,
+) -> list[Path]:
+    """
+    Write the UA-MT cases of ``dataset_dir/list_name`` as NIfTI, the input of the bundle's ``inference.json``:
+    ``output_dir/<case>.nii.gz`` (float32 image) and, with ``with_labels``, ``<case>_gt.nii.gz`` (uint8 label).
+
+    Arrays keep their (X, Y, Z) order; the affine is ``diag(spacing, 1)`` from the file's ``spacing`` attribute
+    (:func:`metassl_monai.transforms.io.read_h5_spacing`) or the identity when the file has none (the original UA-MT
+    files), so the NIfTI segmentation of a case overlays its h5 arrays voxel for voxel.
+
+    Raises:
+        FileNotFoundError: as :func:`la_uamt_eval_datalist`.
+        FileExistsError: an output file exists and ``overwrite`` is False (nothing is written).
+    """
+    import nibabel as nib
+
+    from metassl_monai.transforms.io import read_h5_dataset, read_h5_spacing
+
+    items = la_uamt_eval_datalist(dataset_dir, list_name)
+    out = Path(output_dir)
+    targets = [(it, out / f"{it['name']}.nii.gz", out / f"{it['name']}_gt.nii.gz") for it in items]
+    planned = [p for _, image, label in targets for p in ((image, label) if with_labels else (image,))]
+    existing = [p for p in planned if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} already exists; pass overwrite=True to replace it (nothing was written)")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item, image_path, label_path in targets:
+        image = read_h5_dataset(item["image"], "image").astype(np.float32)
+        spacing = read_h5_spacing(item["image"], ndim=image.ndim) or (1.0,) * image.ndim
+        affine = np.diag(list(spacing) + [1.0])
+        arrays = [(image, image_path)]
+        if with_labels:
+            arrays.append((read_h5_dataset(item["label"], "label").astype(np.uint8), label_path))
+        for array, path in arrays:
+            nii = nib.Nifti1Image(array, affine)
+            nii.header.set_xyzt_units("mm")
+            nib.save(nii, str(path))
+            written.append(path)
+    return written
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -559,3 +655,47 @@ def msd_heart_datalist(dataset_dir: str | os.PathLike, json_name: str = "dataset
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise FileNotFoundError(f"{len(missing)} file(s) listed in {json_path} are missing: {shown}{more}")
     return items
+
+
+def msd_heart_split(
+    dataset_dir: str | os.PathLike, labeled_cases: int = 4, val_cases: int = 4, json_name: str = "dataset.json"
+) -> dict[str, list[dict]]:
+    """
+    Labeled, unlabeled and validation datalists from the Decathlon ``Task02_Heart`` (see :func:`msd_heart_datalist`).
+
+    The ``training`` items are split in the order of the json: the first ``labeled_cases`` are labeled, the last
+    ``val_cases`` are the validation set, the ones in between are used without their labels; the ``test`` images of
+    the json (the decathlon ships 10 without labels) are added to the unlabeled set when they exist on disk.
+
+    Returns:
+        ``{"labeled": [{"image", "label"}], "unlabeled": [{"image"}], "validation": [{"image", "label", "name"}]}``
+        where ``name`` is the image file name without ``.nii.gz``.
+
+    Raises:
+        FileNotFoundError / ValueError: as :func:`msd_heart_datalist`; a listed ``test`` image that is missing; counts
+            that leave a set empty.
+    """
+    items = msd_heart_datalist(dataset_dir, json_name)
+    json_path = Path(dataset_dir) / json_name
+    labeled_cases, val_cases = _check_split(len(items), labeled_cases, val_cases, str(json_path))
+    test = json.loads(json_path.read_text()).get("test") or []
+    test_images = []
+    for entry in test:
+        image = entry.get("image") if isinstance(entry, dict) else entry
+        if not isinstance(image, str):
+            raise ValueError(f"{json_path}: 'test' entries must be paths or dicts with 'image', got {entry!r}")
+        path = (Path(dataset_dir) / image).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"test image listed in {json_path} is missing: {path}")
+        test_images.append({"image": str(path)})
+    end = len(items) - val_cases
+
+    def name(path: str) -> str:
+        base = Path(path).name
+        return base[: -len(".nii.gz")] if base.endswith(".nii.gz") else Path(base).stem
+
+    return {
+        "labeled": [{"image": it["image"], "label": it["label"]} for it in items[:labeled_cases]],
+        "unlabeled": [{"image": it["image"]} for it in items[labeled_cases:end]] + test_images,
+        "validation": [{"image": it["image"], "label": it["label"], "name": name(it["image"])} for it in items[end:]],
+    }

@@ -439,6 +439,7 @@ def write_msd_heart_dataset(
     seed: int = 0,
     overwrite: bool = False,
     spacing: Sequence[float] = (1.25, 1.25, 1.37),
+    n_test: int = 0,
 ) -> Path:
     """
     Write synthetic cases in the Medical Segmentation Decathlon ``Task02_Heart`` layout::
@@ -446,6 +447,7 @@ def write_msd_heart_dataset(
         root/dataset.json
         root/imagesTr/la_XXX.nii.gz   float32 image (X, Y, Z), raw intensities, affine diag(spacing)
         root/labelsTr/la_XXX.nii.gz   uint8 label 0 / 1
+        root/imagesTs/la_XXX.nii.gz   images without labels (``n_test`` of them; the decathlon has 10)
 
     ``dataset.json`` has the decathlon keys (``name``, ``description``, ``modality`` ``{"0": "MRI"}``, ``labels``
     ``{"0": "background", "1": "left atrium"}``, ``numTraining``, ``numTest``, ``training`` with ``./imagesTr/...``
@@ -458,6 +460,7 @@ def write_msd_heart_dataset(
         seed: non-negative int; case ``i`` is the same volume as case ``i`` of the other writers.
         overwrite: replace a dataset already in ``root`` (the files its ``dataset.json`` names are deleted first).
         spacing: voxel size in mm (the decathlon's is 1.25 x 1.25 x 1.37).
+        n_test: number of unlabeled ``test`` images (numbered after the training cases).
 
     Returns:
         ``Path(root)``.
@@ -468,9 +471,9 @@ def write_msd_heart_dataset(
     import nibabel as nib
 
     root = Path(root)
-    n_cases = int(n_cases)
-    if n_cases < 1:
-        raise ValueError(f"n_cases must be >= 1, got {n_cases}")
+    n_cases, n_test = int(n_cases), int(n_test)
+    if n_cases < 1 or n_test < 0:
+        raise ValueError(f"need n_cases >= 1 and n_test >= 0, got n_cases={n_cases}, n_test={n_test}")
     shape, seed, spacing = _check_shape(shape), _check_seed(seed), _check_spacing(spacing)
     json_path = root / "dataset.json"
     if json_path.exists() and not overwrite:
@@ -479,11 +482,14 @@ def write_msd_heart_dataset(
         )
     if json_path.exists():
         try:
-            previous = json.loads(json_path.read_text()).get("training", [])
-        except (json.JSONDecodeError, AttributeError):
+            old = json.loads(json_path.read_text())
+            previous = list(old.get("training", [])) + [
+                t if isinstance(t, dict) else {"image": t} for t in old.get("test", [])
+            ]
+        except (json.JSONDecodeError, AttributeError, TypeError):
             previous = []
-        for item in previous if isinstance(previous, list) else []:
-            for key, folder in (("image", "imagesTr"), ("label", "labelsTr")):
+        for item in previous:
+            for key, folder in (("image", "imagesTr"), ("label", "labelsTr"), ("image", "imagesTs")):
                 rel = Path(str(item.get(key, ""))) if isinstance(item, dict) else Path()
                 if rel.parent.name == folder and _plain(rel.name):
                     (root / folder / rel.name).unlink(missing_ok=True)
@@ -500,6 +506,16 @@ def write_msd_heart_dataset(
             nii.header.set_xyzt_units("mm")
             nib.save(nii, str(root / folder / name))
         training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
+    test = []
+    if n_test:
+        (root / "imagesTs").mkdir(parents=True, exist_ok=True)
+    for i in range(n_cases, n_cases + n_test):
+        image, _ = _case_volume(seed, i, shape)
+        name = f"la_{i + 3:03d}.nii.gz"
+        nii = nib.Nifti1Image(image, affine)
+        nii.header.set_xyzt_units("mm")
+        nib.save(nii, str(root / "imagesTs" / name))
+        test.append(f"./imagesTs/{name}")
     content = {
         "name": "LeftAtrium",
         "description": "Synthetic left atrium segmentation (metassl_monai), Task02_Heart layout",
@@ -510,9 +526,9 @@ def write_msd_heart_dataset(
         "modality": {"0": "MRI"},
         "labels": {"0": "background", "1": "left atrium"},
         "numTraining": n_cases,
-        "numTest": 0,
+        "numTest": n_test,
         "training": training,
-        "test": [],
+        "test": test,
     }
     json_path.write_text(json.dumps(content, indent=4) + "\n")
     return root
