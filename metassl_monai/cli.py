@@ -11,7 +11,9 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``synth``: only write the synthetic ACDC-like dataset (SSL4MIS layout);
 - ``to_nifti``: write h5 volumes of the SSL4MIS layout as NIfTI, in the orientation of the ACDC NIfTI files;
 - ``synth_la``: write a synthetic left-atrium dataset in the UA-MT h5 format;
-- ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5.
+- ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5;
+- ``la_to_nifti``: write UA-MT h5 cases as NIfTI (the input of the metassl_la inference config);
+- ``demo_la``: the ``demo`` of the 3D metassl_la bundle on synthetic left-atrium volumes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import fire
 
-__all__ = ["demo", "synth", "to_nifti", "synth_la", "convert_la", "main"]
+__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -82,6 +84,16 @@ def convert_la(raw_dir: str, output_dir: str, crop_z: bool = False, normalize: s
     return [str(p) for p in paths]
 
 
+def la_to_nifti(dataset_dir: str, output_dir: str, list_name: str = "test.list", labels: bool = True,
+                overwrite: bool = False) -> list[str]:
+    """Write the UA-MT cases of ``dataset_dir/list_name`` as ``<case>.nii.gz`` (+ ``<case>_gt.nii.gz``) in output_dir."""
+    from metassl_monai.data import write_uamt_as_nifti
+
+    paths = write_uamt_as_nifti(dataset_dir, output_dir, list_name=list_name, with_labels=labels, overwrite=overwrite)
+    print(f"{len(paths)} NIfTI file(s) written to {output_dir}")
+    return [str(p) for p in paths]
+
+
 def demo(output_dir: str = "demo_output", iterations: int = 300, framework: str = "mean_teacher",
          ssl_loss: str = "metassl", bundle: str | None = None, size: int = 64, seed: int = 0) -> dict:
     """
@@ -121,8 +133,48 @@ def demo(output_dir: str = "demo_output", iterations: int = 300, framework: str 
     return {"metrics": str(eval_dir / "metrics.json"), "mean_dice": metrics["mean_dice"], "overlays": overlays}
 
 
+def demo_la(output_dir: str = "demo_output_la", iterations: int = 150, framework: str = "mean_teacher",
+            ssl_loss: str = "metassl", bundle: str | None = None, size: int = 64, depth: int = 48,
+            patch: tuple = (48, 48, 32), seed: int = 0) -> dict:
+    """
+    End-to-end demo of the 3D metassl_la bundle on synthetic left-atrium volumes (UA-MT format, 12 cases: 2
+    labeled, 6 unlabeled, 2 validation, 2 test), at the bundle's CPU setting: writes ``output_dir/data``,
+    ``output_dir/train`` (TensorBoard logs, checkpoints, best ``model.pt``) and ``output_dir/eval`` (``metrics.json``,
+    per-case CSVs, overlays). Refuses to reuse an ``output_dir/train`` that already holds a model.
+    """
+    from monai.bundle import run
+
+    from metassl_monai.data import write_uamt_la_dataset
+
+    bundle_dir = _bundle_dir(bundle, "metassl_la")
+    out = Path(output_dir).resolve()
+    train_dir, eval_dir, data_dir = out / "train", out / "eval", out / "data"
+    if (train_dir / "model.pt").exists():
+        raise FileExistsError(f"{train_dir / 'model.pt'} exists: choose another --output_dir (nothing was changed).")
+    if not (data_dir / "train.list").exists():
+        write_uamt_la_dataset(data_dir, n_cases=12, n_test=2, shape=(size, size, depth), seed=seed)
+    configs = [str(bundle_dir / "configs" / f) for f in ("train.json", "train_cpu.json")]
+    common = dict(bundle_root=str(bundle_dir), dataset_dir=str(data_dir), patch_size=[int(p) for p in patch],
+                  seed=seed, num_workers=0)
+    start = time.time()
+    print(f"[demo_la] training {framework} + {ssl_loss} for {iterations} iterations on {data_dir}")
+    run("training", config_file=configs, output_dir=str(train_dir), num_iterations=int(iterations),
+        val_interval=max(1, int(iterations) // 3), labeled_cases=2, val_cases=2,
+        framework=f"@frameworks#{framework}", ssl_loss=f"@ssl_losses#{ssl_loss}", **common)
+    train_seconds = time.time() - start
+    print("[demo_la] evaluating the best checkpoint on test.list")
+    run("evaluating", config_file=configs + [str(bundle_dir / "configs" / "evaluate.json")],
+        output_dir=str(eval_dir), ckpt_path=str(train_dir / "model.pt"), **common)
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    print(f"[demo_la] trained in {train_seconds:.0f} s; test Dice {metrics['mean_dice']:.4f}, "
+          f"HD95 {metrics['hd95']:.2f} voxels, ASD {metrics['asd']:.2f} voxels")
+    print(f"[demo_la] metrics: {eval_dir / 'metrics.json'}")
+    return {"metrics": str(eval_dir / "metrics.json"), "mean_dice": metrics["mean_dice"], "train_seconds": train_seconds}
+
+
 def main() -> None:
-    fire.Fire({"demo": demo, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la, "convert_la": convert_la})
+    fire.Fire({"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
+               "convert_la": convert_la, "la_to_nifti": la_to_nifti})
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def small_net(num_classes: int, seed: int = 0, dims: int = 2) -> nn.Module:
 
 def tiny_unet(num_classes: int, seed: int = 0, dims: int = 2) -> nn.Module:
     torch.manual_seed(seed)
-    return UNet(2, 1, num_classes, channels=(4, 8), strides=(2,), num_res_units=0)
+    return UNet(dims, 1, num_classes, channels=(4, 8), strides=(2,), num_res_units=0)
 
 
 class CountingDataset(Dataset):
@@ -193,9 +193,11 @@ def expected_thresholds(source_logits: torch.Tensor, num_classes: int, init: flo
 # ----------------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("num_classes", [2, 4])
 @pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
-def test_one_iteration_is_one_sgd_step_on_the_documented_loss(kind, num_classes):
-    fw = make_framework(kind, num_classes, net_fn=tiny_unet)
-    lab_items, unl_items = labeled_items(4, num_classes), unlabeled_items(3)
+@pytest.mark.parametrize("dims", [2, 3])
+def test_one_iteration_is_one_sgd_step_on_the_documented_loss(kind, num_classes, dims):
+    fw = make_framework(kind, num_classes, net_fn=tiny_unet, dims=dims)
+    shape = HW if dims == 2 else (8, 8, 8)
+    lab_items, unl_items = labeled_items(4, num_classes, shape), unlabeled_items(3, shape)
     ssl = kind != "supervised"
     cons = HeterogeneousLoss(num_classes) if ssl else None
     lab_cons = HeterogeneousLoss(num_classes, confidence_source="prediction") if ssl else None
