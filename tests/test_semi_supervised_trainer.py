@@ -671,3 +671,33 @@ def test_3d_mean_teacher_with_heterogeneous_loss(num_classes):
     assert outputs[-1]["pred"].shape == (1, num_classes, *shape)
     assert all(math.isfinite(o["terms"]["loss"]) for o in outputs)
     assert any(not torch.equal(t, t0) for t, t0 in zip(snapshot(fw.teacher), teacher0))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# (i) losses that need the image (quality-guided SSL)
+# ----------------------------------------------------------------------------------------------------------------------
+class ImageRecordingLoss(nn.Module):
+    requires_image = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[torch.Tensor] = []
+
+    def forward(self, pred, ref, target=None, image=None):
+        self.images.append(image.detach().clone())
+        return (pred * 0).sum()
+
+
+@pytest.mark.parametrize("kind", ["mt", "cps"])
+def test_image_is_passed_to_losses_that_require_it(kind):
+    fw = make_framework(kind, 2, noise_std=0.5) if kind == "mt" else make_framework(kind, 2)
+    lab_items, unl_items = labeled_items(2, 2), unlabeled_items(2)
+    cons, lab_cons = ImageRecordingLoss(), ImageRecordingLoss()
+    trainer = make_trainer(fw, loader(lab_items), loader(unl_items), cons=cons, lab_cons=lab_cons, weight=0.1,
+                           iterations=1)
+    trainer.run()
+    n_branches = 2 if kind == "cps" else 1
+    for i in range(n_branches):
+        # the clean batches (no Mean Teacher input noise), unlabeled for the unlabeled term, labeled for the other
+        torch.testing.assert_close(trainer.consistency_losses[i].images[0], stack(unl_items)["image"])
+        torch.testing.assert_close(trainer.labeled_consistency_losses[i].images[0], stack(lab_items)["image"])

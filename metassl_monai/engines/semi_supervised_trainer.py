@@ -24,6 +24,13 @@ from metassl_monai.frameworks.base import Framework
 __all__ = ["SemiSupervisedTrainer"]
 
 
+def _call(loss: nn.Module, pred: torch.Tensor, ref: torch.Tensor, target, image: torch.Tensor) -> torch.Tensor:
+    """A consistency loss call; losses with ``requires_image = True`` (quality-guided ones) also get the image."""
+    if getattr(loss, "requires_image", False):
+        return loss(pred, ref, target, image=image)
+    return loss(pred, ref) if target is None else loss(pred, ref, target)
+
+
 class SemiSupervisedTrainer(Trainer):
     """
     Semi-supervised training with SSL4MIS-style two-stream batches. One iteration:
@@ -32,7 +39,8 @@ class SemiSupervisedTrainer(Trainer):
        independently, its ``DistributedSampler`` epoch advanced on every new pass);
     2. ``framework(x_l, x_u)`` → one :class:`~metassl_monai.frameworks.Branch` per trainable network;
     3. per branch: ``supervised_loss(pred_l, y_l) + λ · [consistency_loss(pred_u, ref_u)
-       + labeled_consistency_loss(pred_l, ref_l, y_l)]``, summed over branches;
+       + labeled_consistency_loss(pred_l, ref_l, y_l)]``, summed over branches (a loss with
+       ``requires_image = True``, e.g. the quality-guided ones, is also given ``image=`` the clean input batch);
     4. backward and optimizer step (with ``torch.autocast``/GradScaler when ``amp``).
 
     ``λ`` is ``engine.state.consistency_weight``, set each iteration by a parameter scheduler such as
@@ -217,11 +225,11 @@ class SemiSupervisedTrainer(Trainer):
                 terms["sup" + suffix] = sup.item()
                 total = total + sup
                 if engine.consistency_losses is not None:
-                    cons_u = engine.consistency_losses[i](branch.pred_u, branch.ref_u)
+                    cons_u = _call(engine.consistency_losses[i], branch.pred_u, branch.ref_u, None, x_u)
                     terms["cons_u" + suffix] = cons_u.item()
                     total = total + weight * cons_u
                 if engine.labeled_consistency_losses is not None:
-                    cons_l = engine.labeled_consistency_losses[i](branch.pred_l, branch.ref_l, y_l)
+                    cons_l = _call(engine.labeled_consistency_losses[i], branch.pred_l, branch.ref_l, y_l, x_l)
                     terms["cons_l" + suffix] = cons_l.item()
                     total = total + weight * cons_l
             terms["loss"] = total.item()

@@ -62,15 +62,30 @@ class RegionTensorBoardHandler:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.image_interval), self.write_images)
         engine.add_event_handler(Events.COMPLETED, lambda _: self.writer.flush())
 
-    def _losses(self, engine: Engine):
+    @staticmethod
+    def _modules(engine: Engine):
+        """(name, module) of every loss module of the trainer, wrappers (quality weighting, sums) walked into."""
         for stream, losses in (("unlabeled", getattr(engine, "consistency_losses", None)),
                                ("labeled", getattr(engine, "labeled_consistency_losses", None))):
             for i, loss in enumerate(losses or []):
-                if isinstance(loss, HeterogeneousLoss):
-                    yield f"{stream}_{i}", loss
+                for module in loss.modules():
+                    yield f"{stream}_{i}", module
+
+    def _losses(self, engine: Engine):
+        for name, module in self._modules(engine):
+            if isinstance(module, HeterogeneousLoss):
+                yield name, module
 
     def write_scalars(self, engine: Engine) -> None:
         step = engine.state.iteration
+        for name, module in self._modules(engine):  # quality-guided losses: predicted quality and PL-QW weights
+            quality = getattr(module, "last_quality", None)
+            if isinstance(quality, torch.Tensor):
+                self.writer.add_scalar(f"{self.tag_prefix}/{name}/{type(module).__name__}_quality", quality.mean(), step)
+            weights = getattr(module, "last_weights", None)
+            if isinstance(weights, torch.Tensor):
+                self.writer.add_scalar(f"{self.tag_prefix}/{name}/plqw_weight_mean", weights.mean(), step)
+                self.writer.add_scalar(f"{self.tag_prefix}/{name}/plqw_kept_fraction", (weights > 0).float().mean(), step)
         for name, loss in self._losses(engine):
             prefix = f"{self.tag_prefix}/{name}"
             for k, tau in enumerate(loss.thresholds.tolist()):

@@ -1,14 +1,22 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-from .consistency import PseudoLabelCrossEntropyLoss, SoftmaxMSELoss
+from .combined import WeightedSumLoss
+from .consistency import PseudoLabelCrossEntropyLoss, PseudoLabelDiceCELoss, SoftmaxMSELoss, weighted_sample_mean
 from .heterogeneous import REGION_NAMES, HeterogeneousLoss
+from .quality import QualityAwareRegularizationLoss, QualityWeightedLoss, quality_weights
 from .weights import exp_weights, ratio_weights
 
 __all__ = [
     "HeterogeneousLoss",
     "REGION_NAMES",
     "PseudoLabelCrossEntropyLoss",
+    "PseudoLabelDiceCELoss",
     "SoftmaxMSELoss",
+    "QualityAwareRegularizationLoss",
+    "QualityWeightedLoss",
+    "WeightedSumLoss",
+    "quality_weights",
+    "weighted_sample_mean",
     "exp_weights",
     "ratio_weights",
 ]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.loss import _Loss
 
-__all__ = ["PseudoLabelCrossEntropyLoss", "SoftmaxMSELoss"]
+__all__ = ["PseudoLabelCrossEntropyLoss", "PseudoLabelDiceCELoss", "SoftmaxMSELoss", "weighted_sample_mean"]
 
 
 def _check_pair(pred_logits: torch.Tensor, ref_logits: torch.Tensor) -> None:
@@ -22,28 +22,95 @@ def _check_pair(pred_logits: torch.Tensor, ref_logits: torch.Tensor) -> None:
         )
 
 
+def weighted_sample_mean(per_sample: torch.Tensor, sample_weights: torch.Tensor | None) -> torch.Tensor:
+    """
+    ``mean(per_sample)`` without weights, else ``Σ w_i ℓ_i / Σ w_i`` (0 when every weight is 0: no sample is trusted,
+    no gradient). ``sample_weights`` (B,) non-negative, detached here.
+
+    Raises:
+        ValueError: ``sample_weights`` is not a (B,) tensor for the B samples.
+    """
+    if sample_weights is None:
+        return per_sample.mean()
+    if sample_weights.shape != per_sample.shape:
+        raise ValueError(f"sample_weights must have shape {tuple(per_sample.shape)} (one per sample), got "
+                         f"{tuple(sample_weights.shape)}.")
+    w = sample_weights.detach().to(per_sample.dtype)
+    return (w * per_sample).sum() / w.sum().clamp_min(torch.finfo(per_sample.dtype).tiny)
+
+
 class PseudoLabelCrossEntropyLoss(_Loss):
     """
     Cross-entropy of ``pred_logits`` (B, C, *spatial) against the detached hard pseudo-label
     ``argmax(ref_logits)``, averaged over all pixels: the Cross Pseudo Supervision baseline.
     ``target`` is accepted for interface compatibility with :class:`HeterogeneousLoss` and ignored.
+    With ``sample_weights`` (B,), the per-image means are combined as ``Σ w_i ℓ_i / Σ w_i``.
     """
 
     def forward(
-        self, pred_logits: torch.Tensor, ref_logits: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        pred_logits: torch.Tensor,
+        ref_logits: torch.Tensor,
+        target: torch.Tensor | None = None,
+        sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         _check_pair(pred_logits, ref_logits)
-        return F.cross_entropy(pred_logits.float(), ref_logits.detach().argmax(dim=1))
+        ce = F.cross_entropy(pred_logits.float(), ref_logits.detach().argmax(dim=1), reduction="none")
+        if sample_weights is None:
+            return ce.mean()
+        return weighted_sample_mean(ce.flatten(1).mean(1), sample_weights)
+
+
+class PseudoLabelDiceCELoss(_Loss):
+    """
+    ``½ CE + ½ (1 − soft Dice)`` of ``pred_logits`` (B, C, *spatial) against the detached hard pseudo-label
+    ``argmax(ref_logits)``, per image, then averaged (or ``Σ w_i ℓ_i / Σ w_i`` with ``sample_weights`` (B,)): the
+    per-sample loss of Quality-Guided SSL's pseudo-label reweighting, multi-class. The soft Dice is MONAI's
+    ``DiceLoss(softmax=True, to_onehot_y=True)`` per image and class (background included), averaged over classes.
+    ``target`` is ignored.
+
+    Args:
+        lambda_ce: weight of the CE term.
+        lambda_dice: weight of the Dice term.
+    """
+
+    def __init__(self, lambda_ce: float = 0.5, lambda_dice: float = 0.5) -> None:
+        super().__init__()
+        from monai.losses import DiceLoss
+
+        self.lambda_ce, self.lambda_dice = float(lambda_ce), float(lambda_dice)
+        self.dice = DiceLoss(softmax=True, to_onehot_y=True, reduction="none")
+
+    def forward(
+        self,
+        pred_logits: torch.Tensor,
+        ref_logits: torch.Tensor,
+        target: torch.Tensor | None = None,
+        sample_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        _check_pair(pred_logits, ref_logits)
+        pseudo = ref_logits.detach().argmax(dim=1, keepdim=True)
+        ce = F.cross_entropy(pred_logits.float(), pseudo[:, 0], reduction="none").flatten(1).mean(1)
+        dice = self.dice(pred_logits.float(), pseudo).flatten(1).mean(1)
+        return weighted_sample_mean(self.lambda_ce * ce + self.lambda_dice * dice, sample_weights)
 
 
 class SoftmaxMSELoss(_Loss):
     """
     Mean squared error between ``softmax(pred_logits)`` and the detached ``softmax(ref_logits)``, averaged over
-    classes and pixels: the Mean Teacher baseline of SSL4MIS. ``target`` is ignored.
+    classes and pixels: the Mean Teacher baseline of SSL4MIS. ``target`` is ignored. With ``sample_weights`` (B,),
+    the per-image means are combined as ``Σ w_i ℓ_i / Σ w_i``.
     """
 
     def forward(
-        self, pred_logits: torch.Tensor, ref_logits: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        pred_logits: torch.Tensor,
+        ref_logits: torch.Tensor,
+        target: torch.Tensor | None = None,
+        sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         _check_pair(pred_logits, ref_logits)
-        return F.mse_loss(torch.softmax(pred_logits.float(), 1), torch.softmax(ref_logits.detach().float(), 1))
+        se = (torch.softmax(pred_logits.float(), 1) - torch.softmax(ref_logits.detach().float(), 1)) ** 2
+        if sample_weights is None:
+            return se.mean()
+        return weighted_sample_mean(se.flatten(1).mean(1), sample_weights)

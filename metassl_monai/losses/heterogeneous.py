@@ -120,7 +120,11 @@ class HeterogeneousLoss(_Loss):
         self.region_terms: torch.Tensor | None = None
 
     def forward(
-        self, pred_logits: torch.Tensor, ref_logits: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        pred_logits: torch.Tensor,
+        ref_logits: torch.Tensor,
+        target: torch.Tensor | None = None,
+        sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
         Args:
@@ -128,6 +132,10 @@ class HeterogeneousLoss(_Loss):
             ref_logits: logits of the reference (teacher / other network), same shape; detached here.
             target: optional class indices (B, 1, *spatial) or (B, *spatial) for labeled images; when omitted
                 the hard pseudo-label ``argmax(ref_logits)`` is the target.
+            sample_weights: optional non-negative (B,) weight per image (detached), e.g. the quality weights of
+                :class:`metassl_monai.losses.QualityWeightedLoss`: each voxel's CE and its count in the region
+                means are multiplied by its image's weight, ``term_R = Σ_R w·CE / (Σ_R w + 1)``. The thresholds
+                and the region fractions are not weighted. ``None`` = all ones (the paper's loss).
 
         Returns:
             the scalar loss.
@@ -165,9 +173,20 @@ class HeterogeneousLoss(_Loss):
         n_bins = 5 if self.split_background else 4
         bins = torch.where((region == 0) & (source_class == 0), 4, region) if self.split_background else region
         bins = bins.reshape(-1)
-        sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce.reshape(-1))
         counts = torch.bincount(bins, minlength=n_bins).to(ce.dtype)
-        terms = sums / (counts + 1.0)
+        if sample_weights is None:
+            sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce.reshape(-1))
+            terms = sums / (counts + 1.0)
+        else:
+            if sample_weights.shape != (pred_logits.shape[0],):
+                raise ValueError(
+                    f"sample_weights must have shape ({pred_logits.shape[0]},) (one per image), got "
+                    f"{tuple(sample_weights.shape)}."
+                )
+            w = sample_weights.detach().to(ce.dtype).view(-1, *([1] * (ce.ndim - 1))).expand_as(ce).reshape(-1)
+            sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce.reshape(-1) * w)
+            weighted_counts = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, w)
+            terms = sums / (weighted_counts + 1.0)
         loss = (self.weights[:n_bins].to(ce.dtype) * terms).sum()
 
         with torch.no_grad():
