@@ -13,7 +13,8 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``synth_la``: write a synthetic left-atrium dataset in the UA-MT h5 format;
 - ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5;
 - ``la_to_nifti``: write UA-MT h5 cases as NIfTI (the input of the metassl_la inference config);
-- ``demo_la``: the ``demo`` of the 3D metassl_la bundle on synthetic left-atrium volumes.
+- ``demo_la``: the ``demo`` of the 3D metassl_la bundle on synthetic left-atrium volumes;
+- ``qc_ranking``: how well the qgssl bundles' predicted quality (``*_quality.json``) ranks cases by their true Dice.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import fire
 
-__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "main"]
+__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "qc_ranking", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -172,9 +173,22 @@ def demo_la(output_dir: str = "demo_output_la", iterations: int = 150, framework
     return {"metrics": str(eval_dir / "metrics.json"), "mean_dice": metrics["mean_dice"], "train_seconds": train_seconds}
 
 
+def qc_ranking(quality_dir: str, dice_csv: str, output: str | None = None) -> dict:
+    """
+    Spearman / Pearson / MAE between the predicted mean Dice of ``quality_dir/*_quality.json`` (qgssl inference) and
+    the true per-case mean Dice of ``dice_csv`` (an evaluation's ``mean_dice_raw.csv``); ``--output`` saves the JSON.
+    """
+    from metassl_monai.quality import qc_ranking as _qc_ranking
+
+    result = _qc_ranking(quality_dir, dice_csv, output=output)
+    print(f"{result['n']} cases: Spearman {result['spearman']:.3f}, Pearson {result['pearson']:.3f}, "
+          f"MAE {result['mae']:.3f}")
+    return {k: v for k, v in result.items() if k != "cases"}
+
+
 def main() -> None:
     fire.Fire({"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
-               "convert_la": convert_la, "la_to_nifti": la_to_nifti})
+               "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,13 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-from .acdc import SSL4MIS_LABELED_SLICES, acdc_slice_datalists, acdc_volume_datalist, patient_id, read_list
+from .acdc import (
+    SSL4MIS_LABELED_SLICES,
+    acdc_slice_datalists,
+    acdc_volume_datalist,
+    acdc_volume_slices,
+    patient_id,
+    read_list,
+)
 from .la import (
     LA_TRAINING_FOLDER,
     UAMT_LABELED_CASES,
@@ -28,6 +35,7 @@ __all__ = [
     "SSL4MIS_LABELED_SLICES",
     "acdc_slice_datalists",
     "acdc_volume_datalist",
+    "acdc_volume_slices",
     "patient_id",
     "read_list",
     "nifti_datalist",

@@ -22,9 +22,18 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from .paths import require_dir
 
-__all__ = ["read_list", "patient_id", "acdc_slice_datalists", "acdc_volume_datalist", "SSL4MIS_LABELED_SLICES"]
+__all__ = [
+    "read_list",
+    "patient_id",
+    "acdc_slice_datalists",
+    "acdc_volume_datalist",
+    "acdc_volume_slices",
+    "SSL4MIS_LABELED_SLICES",
+]
 
 #: SSL4MIS ``patients_to_slices`` for ACDC: labeled patients → number of leading slices of train_slices.list.
 SSL4MIS_LABELED_SLICES = {1: 32, 3: 68, 7: 136, 14: 256, 21: 396, 28: 512, 35: 664, 70: 1312}
@@ -104,3 +113,26 @@ def acdc_volume_datalist(dataset_dir: str | os.PathLike, list_name: str = "val.l
     names = read_list(dataset_dir, list_name)
     files = _existing([Path(dataset_dir) / "data" / f"{n}.h5" for n in names], Path(dataset_dir) / list_name)
     return [{"image": f, "label": f, "name": n} for f, n in zip(files, names)]
+
+
+def acdc_volume_slices(dataset_dir: str | os.PathLike, list_name: str = "val.list") -> list[dict]:
+    """
+    The 2D slices (along the first axis) of the volumes of ``dataset_dir/list_name``, in memory:
+    ``[{"image": float32 (H, W), "label": uint8 (H, W), "name": "<volume>_slice_<i>"}, ...]`` — e.g. to evaluate a 2D
+    quality predictor on the validation volumes, which SSL4MIS stores only as whole volumes.
+
+    Raises:
+        FileNotFoundError / OSError / KeyError: as :func:`acdc_volume_datalist` and
+            :func:`metassl_monai.transforms.io.read_h5_dataset` (the file and key are named).
+    """
+    from metassl_monai.transforms.io import read_h5_dataset
+
+    items = []
+    for volume in acdc_volume_datalist(dataset_dir, list_name):
+        image = read_h5_dataset(volume["image"], "image").astype(np.float32)
+        label = read_h5_dataset(volume["label"], "label").astype(np.uint8)
+        if image.shape != label.shape or image.ndim != 3:
+            raise ValueError(f"{volume['image']}: image {image.shape} and label {label.shape} must be equal 3D shapes")
+        for i in range(image.shape[0]):
+            items.append({"image": image[i], "label": label[i], "name": f"{volume['name']}_slice_{i}"})
+    return items

@@ -1,0 +1,88 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""Tests of :class:`metassl_monai.quality.QualityPredictor` and :func:`load_quality_predictor`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from metassl_monai.quality import QualityPredictor, as_probabilities, load_quality_predictor
+
+
+def small(spatial_dims=2, num_classes=4, **kw):
+    torch.manual_seed(0)
+    return QualityPredictor(spatial_dims, num_classes, backbone="resnet10", widen_factor=0.25, **kw)
+
+
+@pytest.mark.parametrize("spatial_dims, shape, size", [(2, (32, 32), None), (2, (40, 24), 32), (3, (16, 16, 8), 16)])
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_output_shape_and_range(spatial_dims, shape, size, num_classes):
+    net = small(spatial_dims, num_classes, spatial_size=size).eval()
+    x = torch.randn(3, 1 + num_classes, *shape)
+    q = net(x)
+    assert q.shape == (3, num_classes - 1)
+    assert bool(((q >= 0) & (q <= 1)).all())
+
+
+def test_predict_with_indices_equals_predict_with_one_hot():
+    net = small().eval()
+    image = torch.randn(2, 1, 32, 32)
+    labels = torch.randint(0, 4, (2, 1, 32, 32))
+    onehot = torch.nn.functional.one_hot(labels[:, 0], 4).movedim(-1, 1).float()
+    torch.testing.assert_close(net.predict(image, labels), net.predict(image, onehot))
+    torch.testing.assert_close(net.predict(image, labels), net(torch.cat([image, onehot], 1)))
+
+
+def test_gradient_flows_into_a_soft_mask_through_the_resize():
+    net = small(spatial_size=16).eval()
+    logits = torch.randn(2, 4, 32, 32, requires_grad=True)
+    net.predict(torch.randn(2, 1, 32, 32), torch.softmax(logits, 1)).mean().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_as_probabilities():
+    idx = torch.tensor([[[0, 2], [1, 0]]]).unsqueeze(1)  # (1, 1, 2, 2)
+    p = as_probabilities(idx, 3)
+    assert p.shape == (1, 3, 2, 2) and p.sum(1).eq(1).all() and p[0, 2, 0, 1] == 1
+    soft = torch.rand(1, 3, 2, 2)
+    assert torch.equal(as_probabilities(soft, 3), soft)
+    with pytest.raises(ValueError, match="class indices"):
+        as_probabilities(torch.rand(1, 2, 2, 2), 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"spatial_dims": 1, "num_classes": 2}, "spatial_dims"), ({"spatial_dims": 2, "num_classes": 1}, "num_classes"),
+     ({"spatial_dims": 2, "num_classes": 2, "backbone": "vgg"}, "backbone"),
+     ({"spatial_dims": 2, "num_classes": 2, "spatial_size": (8, 8, 8)}, "spatial_size")],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        QualityPredictor(**kwargs)
+
+
+def test_wrong_input_channels_named():
+    with pytest.raises(ValueError, match=r"1 image \+ 4 mask channels"):
+        small()(torch.randn(1, 4, 32, 32))
+
+
+def test_load_freezes_and_roundtrips(tmp_path):
+    trained = small().eval()
+    path = tmp_path / "quality.pt"
+    torch.save(trained.state_dict(), path)
+    fresh = QualityPredictor(2, 4, backbone="resnet10", widen_factor=0.25)
+    loaded = load_quality_predictor(fresh, path)
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    x = torch.randn(2, 5, 32, 32)
+    torch.testing.assert_close(loaded(x), trained(x))
+    torch.save({"model": trained.state_dict()}, tmp_path / "ckpt.pt")  # a CheckpointSaver dict also loads
+    load_quality_predictor(QualityPredictor(2, 4, backbone="resnet10", widen_factor=0.25), tmp_path / "ckpt.pt")
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="training_quality"):
+        load_quality_predictor(small(), tmp_path / "missing.pt")
+    torch.save(small(num_classes=2).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(RuntimeError, match="other.pt"):
+        load_quality_predictor(small(), tmp_path / "other.pt")
