@@ -181,8 +181,7 @@ def qc_ranking(quality_dir: str, dice_csv: str, output: str | None = None) -> di
     from metassl_monai.quality import qc_ranking as _qc_ranking
 
     result = _qc_ranking(quality_dir, dice_csv, output=output)
-    print(f"{result['n']} cases: Spearman {result['spearman']:.3f}, Pearson {result['pearson']:.3f}, "
-          f"MAE {result['mae']:.3f}")
+    print(f"{result['n']} cases: Spearman {result['spearman']}, Pearson {result['pearson']}, MAE {result['mae']:.3f}")
     return {k: v for k, v in result.items() if k != "cases"}
 
 

@@ -85,5 +85,10 @@ def test_qc_ranking(tmp_path):
     assert r["n"] == 4 and r["spearman"] == pytest.approx(1.0)  # same order
     assert r["mae"] == pytest.approx((0.1 + 0.1 + 0.1 + 0.05) / 4)
     assert json.loads((tmp_path / "r.json").read_text())["n"] == 4
+    (tmp_path / "q" / "p1_frame01_quality.json").write_text(json.dumps({"predicted_mean_dice": 0.5}))
+    for k in ("p2_frame01", "p3_frame01", "p4_frame01"):
+        (tmp_path / "q" / f"{k}_quality.json").write_text(json.dumps({"predicted_mean_dice": 0.5}))
+    constant = qc_ranking(str(tmp_path / "q"), str(csv_path))
+    assert constant["spearman"] is None and constant["pearson"] is None
     with pytest.raises(FileNotFoundError, match="run the inference"):
         qc_ranking(str(tmp_path), str(csv_path))

@@ -131,7 +131,8 @@ def qc_ranking(quality_dir: str, dice_csv: str, postfix: str = "quality", output
     inference) and the true per-case mean Dice of ``dice_csv`` (the evaluation's ``mean_dice_raw.csv``: columns
     ``filename``, ``mean``). Cases are matched by name: the json file name starts with the case name.
 
-    Returns (and writes to ``output`` as JSON when given): ``{"n", "spearman", "pearson", "mae", "cases": [...]}``.
+    Returns (and writes to ``output`` as JSON when given): ``{"n", "spearman", "pearson", "mae", "cases": [...]}``;
+    the correlations are ``None`` when either side is constant.
 
     Raises:
         FileNotFoundError: no json in ``quality_dir`` or a missing ``dice_csv``.
@@ -163,10 +164,11 @@ def qc_ranking(quality_dir: str, dice_csv: str, postfix: str = "quality", output
         raise ValueError(f"only {len(cases)} case(s) of {quality_dir} match {dice_csv}: need at least 3")
     p = np.array([c["predicted_mean_dice"] for c in cases])
     t = np.array([c["true_mean_dice"] for c in cases])
+    varies = np.ptp(p) > 0 and np.ptp(t) > 0  # a correlation with a constant is undefined: reported as null
     result = {
         "n": len(cases),
-        "spearman": float(spearmanr(p, t)[0]),
-        "pearson": float(pearsonr(p, t)[0]),
+        "spearman": float(spearmanr(p, t)[0]) if varies else None,
+        "pearson": float(pearsonr(p, t)[0]) if varies else None,
         "mae": float(np.abs(p - t).mean()),
         "cases": cases,
     }

@@ -1,0 +1,105 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""The 3D qgssl_la bundle on synthetic LA volumes: snapshots → 3D quality predictor → PL-QW × MetaSSL training →
+evaluation contract → NIfTI inference with a quality JSON per case."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import pytest
+import torch
+
+from metassl_monai.data import write_uamt_as_nifti, write_uamt_la_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLE = REPO / "bundles" / "qgssl_la"
+CONFIGS = BUNDLE / "configs"
+TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]
+TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
+        "--val_cases", "2"]
+QUALITY_CPU = ["--quality_patch_size", "[32,32,16]", "--quality_backbone", "resnet10", "--quality_widen_factor", "0.5"]
+
+
+def bundle(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"monai.bundle {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                    f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def configs(*extra: str) -> str:
+    return "[" + ",".join(f"'{f}'" for f in TRAIN + [str(CONFIGS / e) for e in extra]) + "]"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("qgla")
+    data = write_uamt_la_dataset(root / "LA", n_cases=8, n_test=2, shape=(40, 40, 24), seed=6)
+    common = ["--bundle_root", str(BUNDLE), "--dataset_dir", str(data), *TINY]
+    bundle("run", "training_snapshots", "--config_file", configs("train_snapshots.json"), *common,
+           "--output_dir", str(root / "snapshots"), "--num_iterations", "2", "--val_interval", "1")
+    bundle("run", "training_quality", "--config_file", configs("train_quality.json"), *common,
+           "--quality_output_dir", str(root / "quality"), "--quality_snapshot_glob",
+           str(root / "snapshots" / "snapshot_*.pt"), "--quality_iterations", "4", "--quality_epoch_length", "2",
+           "--quality_batch_size", "2", "--quality_snapshot_prob", "0.5")
+    bundle("run", "training", "--config_file", configs(), *common, "--output_dir", str(root / "train"),
+           "--num_iterations", "2", "--val_interval", "2", "--ssl_loss", "@ssl_losses#plqw_metassl",
+           "--quality_ckpt", str(root / "quality" / "quality_predictor.pt"))
+    return {"root": root, "data": data}
+
+
+@pytest.mark.slow
+def test_3d_quality_predictor_report(pipeline):
+    report = json.loads((pipeline["root"] / "quality" / "quality_metrics.json").read_text())
+    assert report["synthetic"]["n"] == report["real"]["n"] == 2  # the 2 validation cases, once each way
+    state = torch.load(pipeline["root"] / "quality" / "quality_predictor.pt", map_location="cpu", weights_only=True)
+    conv1 = [v for k, v in state.items() if k.endswith("conv1.weight")][0]
+    assert conv1.ndim == 5 and conv1.shape[1] == 3  # 3D, image + 2 mask channels
+
+
+@pytest.mark.slow
+def test_plqw_metassl_3d_training_checkpoint(pipeline):
+    ckpt = torch.load(pipeline["root"] / "train" / "checkpoint_final.pt", map_location="cpu", weights_only=False)
+    assert ckpt["trainer"]["iteration"] == 2
+    taus = [v for k, v in ckpt["consistency_losses"].items() if k.endswith("thresholds")]
+    assert len(taus) == 1 and taus[0].shape == (2,) and bool((taus[0] <= 0.9 + 1e-6).all())
+
+
+@pytest.mark.slow
+def test_evaluating_contract_and_inference_quality_json(pipeline, tmp_path):
+    data, model = pipeline["data"], str(pipeline["root"] / "train" / "model.pt")
+    bundle("run", "evaluating", "--config_file", configs("evaluate.json"), "--bundle_root", str(BUNDLE),
+           "--dataset_dir", str(data), "--eval_list", "test.list", "--output_dir", str(tmp_path / "eval"),
+           "--ckpt_path", model, "--patch_size", "[32,32,16]")
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["num_cases"] == 2
+    write_uamt_as_nifti(data, tmp_path / "nii", "test.list", with_labels=False)
+    out = tmp_path / "seg"
+    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+           "--dataset_dir", str(tmp_path / "nii"), "--output_dir", str(out), "--ckpt_path", model,
+           "--quality_ckpt", str(pipeline["root"] / "quality" / "quality_predictor.pt"), "--patch_size", "[32,32,16]",
+           *QUALITY_CPU)
+    for case in (data / "test.list").read_text().split():
+        assert nib.load(out / f"{case}_seg.nii.gz").shape == (40, 40, 24)
+        qc = json.loads((out / f"{case}_quality.json").read_text())
+        assert 0.0 <= qc["predicted_mean_dice"] <= 1.0 and qc["aggregation"] == "whole volume"
+        assert set(qc["predicted_dice_per_class"]) == {"left_atrium"}
+
+
+def test_configs_are_zoo_formatted_and_3d():
+    from monai.bundle import ConfigParser
+
+    train = ConfigParser.load_config_file(CONFIGS / "train.json")
+    assert train["quality_predictor_def"]["spatial_dims"] == 3 and train["network_def"]["_target_"] == "VNet"
+    assert train["ssl_losses"]["plqw_metassl"]["unlabeled"]["base_loss"]["threshold_max"] == 0.9
+    for path in sorted(CONFIGS.glob("*.json")):
+        text = path.read_text()
+        assert text == json.dumps(json.loads(text), indent=4) + "\n", f"{path.name}: 4-space indent, final newline"
