@@ -86,3 +86,26 @@ def test_load_errors_name_the_file(tmp_path):
     torch.save(small(num_classes=2).state_dict(), tmp_path / "other.pt")
     with pytest.raises(RuntimeError, match="other.pt"):
         load_quality_predictor(small(), tmp_path / "other.pt")
+
+
+def test_training_step_with_monai_supervised_trainer_fits_a_fixed_batch():
+    """The predictor's training step (SupervisedTrainer + QualityBatch + SmoothL1, as train_quality.json) learns."""
+    from ignite.engine import Events
+    from monai.engines import SupervisedTrainer
+
+    from metassl_monai.quality import QualityBatch
+
+    torch.manual_seed(0)
+    net = QualityPredictor(2, 3, backbone="resnet10", widen_factor=0.25, dropout=(0.0, 0.0))
+    batch = {"input": torch.randn(8, 4, 16, 16), "quality": torch.rand(8, 2)}
+    losses = []
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"), max_epochs=60, train_data_loader=[batch], network=net,
+        optimizer=torch.optim.AdamW(net.parameters(), lr=3e-3), loss_function=torch.nn.SmoothL1Loss(),
+        prepare_batch=QualityBatch(), decollate=False,
+    )
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: losses.append(e.state.output["loss"].item()))
+    before = [p.detach().clone() for p in net.parameters()]
+    trainer.run()
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()) if a.ndim > 1)
+    assert losses[-1] < 0.2 * losses[0]
