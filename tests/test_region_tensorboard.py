@@ -155,3 +155,28 @@ def test_non_dict_output_writes_no_images(tmp_path):
     acc = write_all(tmp_path, engine, tag_prefix="custom")
     assert acc.Tags()["images"] == []
     assert all(t.startswith("custom/unlabeled_0/") for t in acc.Tags()["scalars"])
+
+
+def test_quality_weighted_metassl_is_found_and_quality_is_logged(tmp_path):
+    """A HeterogeneousLoss wrapped by PL-QW is still logged, plus the predicted quality and the PL-QW weights."""
+    from metassl_monai.losses import PseudoLabelCrossEntropyLoss, QualityWeightedLoss, WeightedSumLoss
+
+    class HalfPredictor(nn.Module):
+        def predict(self, image, mask):
+            return image.flatten(1).mean(1, keepdim=True).expand(-1, C - 1)
+
+    g = torch.Generator().manual_seed(0)
+    pred, ref = torch.randn(B, C, H, W, generator=g), torch.randn(B, C, H, W, generator=g)
+    image = torch.stack([torch.full((1, H, W), 0.4), torch.full((1, H, W), 0.8)])
+    plqw_het = QualityWeightedLoss(HalfPredictor(), HeterogeneousLoss(C))
+    plqw_het(pred, ref, image=image)
+    summed = WeightedSumLoss([QualityWeightedLoss(HalfPredictor(), PseudoLabelCrossEntropyLoss())])
+    summed(pred, ref, image=image)
+    acc = write_all(tmp_path, fake_engine(nn.ModuleList([plqw_het]), nn.ModuleList([summed])))
+    tags = acc.Tags()["scalars"]
+    assert any(t.endswith("unlabeled_0/threshold_0") for t in tags)
+    weight = [t for t in tags if t.endswith("unlabeled_0/plqw_weight_mean")]
+    kept = [t for t in tags if t.endswith("labeled_0/plqw_kept_fraction")]
+    assert weight and kept
+    assert acc.Scalars(weight[0])[0].value == pytest.approx((0.0 + 0.64) / 2)  # q = 0.4 -> 0, q = 0.8 -> 0.64
+    assert acc.Scalars(kept[0])[0].value == pytest.approx(0.5)
