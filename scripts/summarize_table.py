@@ -2,7 +2,7 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 """
-Print the markdown validation table of runs made by scripts/acdc_validation_table.sh:
+Print the markdown validation table of runs made by scripts/acdc_validation_table.sh or scripts/qgssl_acdc_table.sh:
     python scripts/summarize_table.py RUNS_DIR [RUNS_DIR ...]
 Each run folder holds eval/metrics.json and train_seconds.txt; a STOPPED.txt marks a run stopped by hand.
 """
@@ -23,6 +23,9 @@ LABELS = {
     "cps": "CPS (pseudo-label CE)",
     "cps_metassl": "CPS + MetaSSL",
     "cps_metassl_lambda001": "CPS + MetaSSL, λ_max 0.01",
+    "mt_qar": "Mean Teacher + QAR",
+    "mt_plqw": "Mean Teacher + PL-QW",
+    "mt_plqw_metassl": "Mean Teacher + PL-QW × MetaSSL",
 }
 
 

@@ -18,6 +18,7 @@ import torch
 from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes
 
 REPO = Path(__file__).resolve().parents[1]
+ACDC = REPO.parent / "shared" / "data" / "ACDC"
 BUNDLE = REPO / "bundles" / "qgssl_acdc"
 CONFIGS = BUNDLE / "configs"
 TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]
@@ -143,6 +144,29 @@ def test_evaluating_contract_and_inference_quality_json(pipeline, tmp_path):
     ranking = qc_ranking(str(out), str(tmp_path / "eval" / "mean_dice_raw.csv"))
     assert ranking["n"] == len(names)
     assert ranking["spearman"] is None or -1.0 <= ranking["spearman"] <= 1.0  # None: a 4-iteration model is constant
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.skipif(not ACDC.is_dir(), reason=f"real ACDC data not found at {ACDC}")
+def test_shipped_models_on_real_validation(tmp_path):
+    """The shipped segmenter reproduces the validation Dice of the docs, and the shipped predictor writes a quality
+    JSON for a real volume (the QC path of inference.json with the shipped CPU settings)."""
+    model, predictor = BUNDLE / "models" / "model.pt", BUNDLE / "models" / "quality_predictor.pt"
+    if not (model.is_file() and predictor.is_file()):
+        pytest.skip("no shipped weights in bundles/qgssl_acdc/models")
+    docs = json.loads((BUNDLE / "docs" / "validation_metrics.json").read_text())
+    bundle("run", "evaluating", "--config_file", configs("evaluate.json"), "--bundle_root", str(BUNDLE),
+           "--dataset_dir", str(ACDC), "--output_dir", str(tmp_path / "eval"))
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_cases"] == 20
+    assert metrics["mean_dice"] == pytest.approx(docs["mean_dice"], abs=1e-3)
+    nii = tmp_path / "nii"
+    write_nifti_volumes(ACDC / "data", nii, names=["patient028_frame01"])
+    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+           "--dataset_dir", str(nii), "--output_dir", str(tmp_path / "seg"))
+    qc = json.loads((tmp_path / "seg" / "patient028_frame01_quality.json").read_text())
+    assert 0.0 < qc["predicted_mean_dice"] < 1.0
 
 
 def test_configs_define_the_workflow_ids():
