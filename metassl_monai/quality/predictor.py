@@ -129,6 +129,15 @@ class QualityPredictor(nn.Module):
         return self(torch.cat([image.float(), as_probabilities(mask, self.num_classes)], dim=1))
 
 
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """A network's weights from ``path`` (``weights_only``): a plain ``state_dict``, or a checkpoint dict (as
+    MONAI's ``CheckpointSaver`` writes) holding it under ``"model"``."""
+    state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    return state
+
+
 def load_quality_predictor(
     predictor: QualityPredictor, checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> QualityPredictor:
@@ -147,9 +156,7 @@ def load_quality_predictor(
             f"quality predictor weights not found: {path}. Train them first with the bundle's "
             "`run training_quality` workflow (configs/train_quality.json) or pass --quality_ckpt PATH."
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
+    state = read_state_dict(path)
     try:
         predictor.load_state_dict(state)
     except RuntimeError as e:

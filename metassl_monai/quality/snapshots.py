@@ -20,6 +20,8 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, RandomizableTransform
 
+from .predictor import read_state_dict
+
 __all__ = ["RandSnapshotMaskd", "find_snapshots", "load_snapshot_networks"]
 
 
@@ -58,9 +60,7 @@ def load_snapshot_networks(network: nn.Module, paths: Sequence[str | os.PathLike
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"segmentation snapshot not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-            state = state["model"]
+        state = read_state_dict(path)
         net = copy.deepcopy(network).cpu()
         try:
             net.load_state_dict(state)

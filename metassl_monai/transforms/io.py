@@ -18,6 +18,39 @@ from monai.transforms import MapTransform
 __all__ = ["LoadH5d", "read_h5_dataset", "read_h5_spacing"]
 
 
+def _open_h5(path: str) -> h5py.File:
+    """Open an HDF5 file for reading; errors name the file (missing, truncated, not HDF5)."""
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"HDF5 file not found: {path}") from None
+    except OSError as e:
+        raise OSError(f"cannot read HDF5 file {path} (truncated or not HDF5?): {e}") from None
+
+
+def _dataset(handle: h5py.File, path: str, key: str) -> np.ndarray:
+    if key not in handle:
+        raise KeyError(f"HDF5 file {path} has no dataset {key!r}; it has {sorted(handle.keys())}.")
+    try:
+        return np.asarray(handle[key][()])
+    except OSError as e:
+        raise OSError(f"cannot read dataset {key!r} of HDF5 file {path}: {e}") from None
+
+
+def _spacing(handle: h5py.File, attr: str, ndim: int | None) -> tuple[float, ...] | None:
+    if attr not in handle.attrs:
+        return None
+    try:
+        values = np.asarray(handle.attrs[attr], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if values.size == 0 or not np.all(np.isfinite(values)) or not np.all(values > 0):
+        return None
+    if ndim is not None and values.size != ndim:
+        return None
+    return tuple(float(v) for v in values)
+
+
 def read_h5_dataset(path: str, key: str) -> np.ndarray:
     """
     Read dataset ``key`` of the HDF5 file ``path`` into memory.
@@ -27,19 +60,9 @@ def read_h5_dataset(path: str, key: str) -> np.ndarray:
         OSError: the file is not a readable HDF5 file (truncated, corrupt); the message names the file.
         KeyError: the file has no dataset ``key``; the message names the file, the key and the keys it has.
     """
-    try:
-        handle = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"HDF5 file not found: {path}") from None
-    except OSError as e:
-        raise OSError(f"cannot read HDF5 file {path} (truncated or not HDF5?): {e}") from None
+    handle = _open_h5(path)
     with handle:
-        if key not in handle:
-            raise KeyError(f"HDF5 file {path} has no dataset {key!r}; it has {sorted(handle.keys())}.")
-        try:
-            return np.asarray(handle[key][()])
-        except OSError as e:
-            raise OSError(f"cannot read dataset {key!r} of HDF5 file {path}: {e}") from None
+        return _dataset(handle, path, key)
 
 
 def read_h5_spacing(path: str, attr: str = "spacing", ndim: int | None = None) -> tuple[float, ...] | None:
@@ -52,24 +75,9 @@ def read_h5_spacing(path: str, attr: str = "spacing", ndim: int | None = None) -
     Raises:
         FileNotFoundError / OSError: as :func:`read_h5_dataset`.
     """
-    try:
-        handle = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"HDF5 file not found: {path}") from None
-    except OSError as e:
-        raise OSError(f"cannot read HDF5 file {path} (truncated or not HDF5?): {e}") from None
+    handle = _open_h5(path)
     with handle:
-        if attr not in handle.attrs:
-            return None
-        try:
-            values = np.asarray(handle.attrs[attr], dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            return None
-    if values.size == 0 or not np.all(np.isfinite(values)) or not np.all(values > 0):
-        return None
-    if ndim is not None and values.size != ndim:
-        return None
-    return tuple(float(v) for v in values)
+        return _spacing(handle, attr, ndim)
 
 
 class LoadH5d(MapTransform):
@@ -115,12 +123,13 @@ class LoadH5d(MapTransform):
         d = dict(data)
         for key, h5_key, dtype in self.key_iterator(d, self.h5_keys, self.dtypes):
             path = str(d[key])
-            array = read_h5_dataset(path, h5_key)
+            with _open_h5(path) as handle:  # one open per key: the array and its spacing
+                array = _dataset(handle, path, h5_key)
+                spacing = _spacing(handle, self.spacing_attr, array.ndim) if self.spacing_attr else None
             if dtype is not None:
                 array = array.astype(dtype, copy=False)
             meta = {"filename_or_obj": path, "original_channel_dim": "no_channel", "spatial_shape": array.shape}
             affine = np.eye(array.ndim + 1)
-            spacing = read_h5_spacing(path, self.spacing_attr, array.ndim) if self.spacing_attr else None
             if spacing is not None:
                 affine[: array.ndim, : array.ndim] = np.diag(spacing)
             d[key] = MetaTensor(array, affine=affine, meta=meta)
