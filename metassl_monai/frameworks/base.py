@@ -46,13 +46,65 @@ class Framework(nn.Module):
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
+        self._ddp: dict[int, nn.Module] = {}  # plain dict: the wrappers are not submodules (state_dict unchanged)
+
+    def distribute(self, **ddp_kwargs) -> Framework:
+        """
+        Prepare this framework for multi-process training; call it on every rank after
+        ``torch.distributed.init_process_group`` (:func:`metassl_monai.distributed.init_distributed`) and before
+        the trainer is built. Returns ``self``.
+
+        - Every parameter and buffer (networks, EMA teacher) is broadcast from rank 0, so all ranks start
+          identical whatever their seeds.
+        - The forward pass of each trainable network goes through a
+          :class:`~torch.nn.parallel.DistributedDataParallel` wrapper (gradients averaged across ranks). The
+          wrappers are not registered as submodules: :meth:`state_dict` keys, the optimizer's parameters and the
+          checkpoints are those of a single-process run, so checkpoints move between single- and multi-GPU runs.
+        - :meth:`attach` then averages the floating-point buffers (BatchNorm statistics, a train-mode teacher's)
+          across ranks after every iteration, which DDP alone leaves rank-local.
+
+        Args:
+            ddp_kwargs: passed to ``DistributedDataParallel`` (e.g. ``device_ids=[device]`` on GPUs).
+
+        Raises:
+            RuntimeError: when no process group is initialised.
+        """
+        from metassl_monai.distributed import broadcast_state, is_distributed
+
+        if not is_distributed():
+            raise RuntimeError(
+                f"{type(self).__name__}.distribute() needs an initialised torch.distributed process group "
+                "(metassl_monai.distributed.init_distributed())."
+            )
+        broadcast_state(self)
+        self._ddp = {id(net): nn.parallel.DistributedDataParallel(net, **ddp_kwargs) for net in self.trainable_networks()}
+        return self
+
+    @property
+    def is_distributed(self) -> bool:
+        """True once :meth:`distribute` was called."""
+        return bool(self._ddp)
+
+    def run(self, network: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``network(x)``, through its DDP wrapper after :meth:`distribute`; frameworks call networks this way."""
+        return self._ddp.get(id(network), network)(x)
 
     def trainable_networks(self) -> list[nn.Module]:
         """The networks the optimizer updates (put in train mode each iteration)."""
         return [self.network]
 
     def attach(self, engine) -> None:
-        """Register what the framework needs on the trainer's events (e.g. the EMA update); called by the trainer."""
+        """
+        Register what the framework needs on the trainer's events; called by the trainer. Subclasses that add
+        their own (e.g. the EMA update) call ``super().attach(engine)``. After :meth:`distribute`, the buffers are
+        averaged across ranks at the end of every iteration.
+        """
+        if self.is_distributed:
+            from ignite.engine import Events
+
+            from metassl_monai.distributed import average_buffers
+
+            engine.add_event_handler(Events.ITERATION_COMPLETED, lambda _: average_buffers(self))
 
     def forward(
         self, labeled: torch.Tensor, unlabeled: torch.Tensor | None, with_labeled_reference: bool = False

@@ -38,8 +38,8 @@ class CrossPseudoSupervision(Framework):
             raise ValueError("CrossPseudoSupervision needs an unlabeled batch.")
         n_l = labeled.shape[0]
         x = torch.cat([labeled, unlabeled])
-        a_l, a_u = split_batch(self.network(x), n_l)
-        b_l, b_u = split_batch(self.network_b(x), n_l)
+        a_l, a_u = split_batch(self.run(self.network, x), n_l)
+        b_l, b_u = split_batch(self.run(self.network_b, x), n_l)
         ref_a_l = a_l.detach() if with_labeled_reference else None
         ref_b_l = b_l.detach() if with_labeled_reference else None
         return [

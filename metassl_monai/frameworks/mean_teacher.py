@@ -64,6 +64,7 @@ class MeanTeacher(Framework):
         self.noise_clip = float(noise_clip)
 
     def attach(self, engine: Engine) -> None:
+        super().attach(engine)
         self.ema.attach(engine, name="ema_momentum", event=Events.ITERATION_COMPLETED)
 
     def forward(
@@ -72,7 +73,7 @@ class MeanTeacher(Framework):
         if unlabeled is None:
             raise ValueError("MeanTeacher needs an unlabeled batch.")
         n_l = labeled.shape[0]
-        pred_l, pred_u = split_batch(self.network(torch.cat([labeled, unlabeled])), n_l)
+        pred_l, pred_u = split_batch(self.run(self.network, torch.cat([labeled, unlabeled])), n_l)
         teacher_in = torch.cat([labeled, unlabeled]) if with_labeled_reference else unlabeled
         if self.noise_std > 0:
             noise = torch.randn_like(teacher_in) * self.noise_std

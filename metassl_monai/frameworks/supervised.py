@@ -19,4 +19,4 @@ class Supervised(Framework):
     def forward(
         self, labeled: torch.Tensor, unlabeled: torch.Tensor | None = None, with_labeled_reference: bool = False
     ) -> list[Branch]:
-        return [Branch(pred_l=self.network(labeled))]
+        return [Branch(pred_l=self.run(self.network, labeled))]

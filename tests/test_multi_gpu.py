@@ -1,0 +1,155 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Every bundle's ``multi_gpu_train.json`` / ``multi_gpu_evaluate.json`` run as a user runs them, with
+``torchrun --nproc_per_node=2`` on the CPU (gloo backend): the two processes train on different shards and must end
+with identical weights, teacher, BatchNorm statistics and adaptive thresholds; a sharded evaluation must give the
+metrics of a single-process one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from metassl_monai.data import make_acdc_like_dataset
+from metassl_monai.data.synthetic_la import write_uamt_la_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLES = REPO / "bundles"
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1"]
+ACDC_TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
+LA_TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
+           "--val_cases", "2"]
+
+# appended to the configs by the tests: each rank saves what must agree across ranks, and the shard it trained on
+RANK_DUMP = {
+    "finalize": [
+        "$torch.save({'framework': @framework.state_dict(), "
+        "'consistency': @train#trainer.consistency_losses.state_dict(), "
+        "'labeled_consistency': (@train#trainer.labeled_consistency_losses or torch.nn.ModuleList()).state_dict(), "
+        "'labeled_shard': list(iter(@train#sampler)), 'unlabeled_shard': list(iter(@train#unlabeled_sampler)), "
+        "'iteration': @train#trainer.state.iteration}, "
+        "@output_dir + '/rank' + str(dist.get_rank()) + '.pt')",
+        "$dist.is_initialized() and dist.destroy_process_group()",
+    ]
+}
+
+
+def config_list(files) -> str:
+    return "[" + ",".join(f"'{f}'" for f in files) + "]"
+
+
+def run(cmd: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd[:6])} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def acdc(tmp_path_factory) -> Path:
+    return make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "data", n_train_patients=3, n_val_patients=3,
+                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
+
+
+@pytest.fixture(scope="module")
+def la(tmp_path_factory) -> Path:
+    return write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=10, n_test=2, shape=(40, 40, 24), seed=5)
+
+
+def random_la_predictor(bundle: str, path: Path) -> None:
+    """A randomly initialised 3D quality predictor at the CPU setting (qgssl_la ships no weights)."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLES / bundle / "configs" / f) for f in ("train.json", "train_cpu.json")])
+    torch.manual_seed(0)
+    torch.save(parser.get_parsed_content("quality_predictor_def").state_dict(), path)
+
+
+CASES = {
+    # id: (bundle, dataset fixture, extra overrides)
+    "metassl_acdc-mt": ("metassl_acdc", "acdc", ["--framework", "@frameworks#mean_teacher"]),
+    "metassl_acdc-cps": ("metassl_acdc", "acdc", ["--framework", "@frameworks#cps"]),
+    "metassl_la-mt": ("metassl_la", "la", ["--framework", "@frameworks#mean_teacher"]),
+    "qgssl_acdc-plqw_metassl": ("qgssl_acdc", "acdc", ["--ssl_loss", "@ssl_losses#plqw_metassl"]),
+    "qgssl_la-qar": ("qgssl_la", "la", ["--ssl_loss", "@ssl_losses#qar"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_processes_end_identical(case, request, tmp_path):
+    bundle, data_fixture, extra = CASES[case]
+    data = request.getfixturevalue(data_fixture)
+    configs = BUNDLES / bundle / "configs"
+    dump = tmp_path / "rank_dump.json"
+    dump.write_text(json.dumps(RANK_DUMP))
+    out = tmp_path / "out"
+    tiny = ACDC_TINY if data_fixture == "acdc" else LA_TINY
+    args = ["--num_iterations", "4", "--val_interval", "2", *tiny, *extra]
+    if bundle == "qgssl_la":
+        random_la_predictor(bundle, tmp_path / "predictor.pt")
+        args += ["--quality_ckpt", str(tmp_path / "predictor.pt")]
+    proc = run([*TORCHRUN, "-m", "monai.bundle", "run", "training", "--config_file",
+                config_list([configs / "train.json", configs / "train_cpu.json", configs / "multi_gpu_train.json", dump]),
+                "--bundle_root", str(BUNDLES / bundle), "--dataset_dir", str(data), "--output_dir", str(out), *args])
+
+    r0 = torch.load(out / "rank0.pt", weights_only=True)
+    r1 = torch.load(out / "rank1.pt", weights_only=True)
+    assert r0["iteration"] == r1["iteration"] == 4
+    # the two processes trained on different data ...
+    assert r0["labeled_shard"] != r1["labeled_shard"] or r0["unlabeled_shard"] != r1["unlabeled_shard"]
+    # ... and agree on every parameter and buffer (student, teacher / second network, BatchNorm statistics)
+    for part in ("framework", "consistency", "labeled_consistency"):
+        assert r0[part].keys() == r1[part].keys()
+        for key in r0[part]:
+            torch.testing.assert_close(r0[part][key], r1[part][key], rtol=0, atol=1e-6, msg=f"{part}.{key}")
+    thresholds = [v for k, v in r0["consistency"].items() if k.endswith("thresholds")]
+    if "metassl" in case or bundle.startswith("metassl"):
+        assert thresholds and all(((t > 0) & (t <= 1)).all() for t in thresholds)
+        assert any(not torch.allclose(t, torch.full_like(t, 0.9)) for t in thresholds), "thresholds never updated"
+    # rank 0 alone wrote the checkpoints; their keys are those of a single-process run (no DDP "module." prefix)
+    ckpt = torch.load(out / "checkpoint_final.pt", map_location="cpu", weights_only=False)
+    assert not any(".module." in k or k.startswith("module.") for k in ckpt["framework"])
+    torch.testing.assert_close(ckpt["framework"], r0["framework"], rtol=0, atol=0)
+    model = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+    assert set(model) == {k[len("network."):] for k in r0["framework"] if k.startswith("network.")}
+    # one TensorBoard writer attached (rank 0); rank 1 logged nothing
+    assert "rank 1" not in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["metassl_acdc", "qgssl_acdc"])
+def test_sharded_evaluation_gives_the_single_process_metrics(bundle, acdc, tmp_path):
+    """5 validation volumes over 2 ranks (uneven shards, 3 + 2): the metrics gathered from both equal a one-process
+    run, the per-case table holds every case once, and each rank wrote the overlays of its own cases."""
+    cases = (acdc / "val.list").read_text().split()[:5]
+    (acdc / "five.list").write_text("\n".join(cases) + "\n")
+    configs = BUNDLES / bundle / "configs"
+    common = ["--bundle_root", str(BUNDLES / bundle), "--dataset_dir", str(acdc), "--eval_list", "five.list",
+              "--patch_size", "[128,128]"]
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    run([sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
+         config_list([configs / "train.json", configs / "evaluate.json"]), "--output_dir", str(single), *common])
+    run([*TORCHRUN, "-m", "monai.bundle", "run", "evaluating", "--config_file",
+         config_list([configs / "train.json", configs / "evaluate.json", configs / "multi_gpu_evaluate.json"]),
+         "--output_dir", str(multi), *common])
+    expected = json.loads((single / "metrics.json").read_text())
+    got = json.loads((multi / "metrics.json").read_text())
+    assert got["num_cases"] == expected["num_cases"] == 5
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, (float, dict)):
+            assert got[key] == pytest.approx(value, abs=1e-6), key
+    rows = (multi / "mean_dice_raw.csv").read_text().splitlines()[1:]
+    assert sorted(r.split(",")[0] for r in rows) == sorted(cases)
+    assert sorted(p.name for p in (multi / "overlays").glob("*_overlay.png")) == sorted(f"{c}_overlay.png" for c in cases)
