@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from monai.engines import Trainer
 from monai.engines.utils import IterationEvents
+from monai.inferers import Inferer, SimpleInferer
 from monai.utils.enums import CommonKeys as Keys
 from torch import nn
 from torch.optim.optimizer import Optimizer
@@ -73,6 +74,8 @@ class SemiSupervisedTrainer(Trainer):
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
         train_handlers, key_train_metric, additional_metrics, postprocessing, non_blocking, amp_kwargs, to_kwargs,
         event_names, event_to_attr, decollate: as in :class:`monai.engines.SupervisedTrainer`.
+        inferer: how the framework calls its networks during training (the bundle property ``train#inferer``);
+            default :class:`monai.inferers.SimpleInferer`, a plain forward pass.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class SemiSupervisedTrainer(Trainer):
         optim_set_to_none: bool = False,
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
+        inferer: Inferer | None = None,
     ) -> None:
         if not isinstance(framework, Framework):
             raise TypeError(f"framework must be a metassl_monai.frameworks.Framework, got {type(framework).__name__}.")
@@ -146,6 +150,8 @@ class SemiSupervisedTrainer(Trainer):
             amp_kwargs=amp_kwargs,
         )
         self.framework = framework
+        self.inferer = SimpleInferer() if inferer is None else inferer
+        framework.inferer = self.inferer
         self.network = framework.network
         self.optimizer = optimizer
         self.supervised_loss = supervised_loss

@@ -47,6 +47,9 @@ class Framework(nn.Module):
         super().__init__()
         self.network = network
         self._ddp: dict[int, nn.Module] = {}  # plain dict: the wrappers are not submodules (state_dict unchanged)
+        #: how :meth:`run` calls a network, e.g. ``monai.inferers.SimpleInferer()`` (set by the trainer's
+        #: ``inferer``); ``None`` calls it directly.
+        self.inferer = None
 
     def distribute(self, **ddp_kwargs) -> Framework:
         """
@@ -86,8 +89,12 @@ class Framework(nn.Module):
         return bool(self._ddp)
 
     def run(self, network: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """``network(x)``, through its DDP wrapper after :meth:`distribute`; frameworks call networks this way."""
-        return self._ddp.get(id(network), network)(x)
+        """
+        ``network(x)`` (through :attr:`inferer` when set, and through the network's DDP wrapper after
+        :meth:`distribute`); frameworks call their networks this way.
+        """
+        net = self._ddp.get(id(network), network)
+        return net(x) if self.inferer is None else self.inferer(x, net)
 
     def trainable_networks(self) -> list[nn.Module]:
         """The networks the optimizer updates (put in train mode each iteration)."""
