@@ -153,3 +153,33 @@ def test_sharded_evaluation_gives_the_single_process_metrics(bundle, acdc, tmp_p
     rows = (multi / "mean_dice_raw.csv").read_text().splitlines()[1:]
     assert sorted(r.split(",")[0] for r in rows) == sorted(cases)
     assert sorted(p.name for p in (multi / "overlays").glob("*_overlay.png")) == sorted(f"{c}_overlay.png" for c in cases)
+
+
+@pytest.mark.slow
+def test_sharded_3d_evaluation_gives_the_single_process_metrics(la, tmp_path):
+    """metassl_la: 3 volumes over 2 ranks with a sliding-window 3D evaluation (random VNet weights)."""
+    from monai.bundle import ConfigParser
+
+    configs = BUNDLES / "metassl_la" / "configs"
+    parser = ConfigParser()
+    parser.read_config(str(configs / "inference.json"))
+    torch.manual_seed(0)
+    torch.save(parser.get_parsed_content("network_def").state_dict(), tmp_path / "model.pt")
+    cases = (la / "train.list").read_text().split()[:3]
+    (la / "three.list").write_text("\n".join(cases) + "\n")
+    common = ["--bundle_root", str(BUNDLES / "metassl_la"), "--dataset_dir", str(la), "--eval_list", "three.list",
+              "--patch_size", "[32,32,16]", "--ckpt_path", str(tmp_path / "model.pt")]
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    run([sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
+         config_list([configs / "train.json", configs / "evaluate.json"]), "--output_dir", str(single), *common])
+    run([*TORCHRUN, "-m", "monai.bundle", "run", "evaluating", "--config_file",
+         config_list([configs / "train.json", configs / "evaluate.json", configs / "multi_gpu_evaluate.json"]),
+         "--output_dir", str(multi), *common])
+    expected = json.loads((single / "metrics.json").read_text())
+    got = json.loads((multi / "metrics.json").read_text())
+    assert got["num_cases"] == expected["num_cases"] == 3
+    for key, value in expected.items():
+        if isinstance(value, (float, dict)):
+            assert got[key] == pytest.approx(value, abs=1e-6), key
+    rows = (multi / "mean_dice_raw.csv").read_text().splitlines()[1:]
+    assert sorted(r.split(",")[0] for r in rows) == sorted(cases)
