@@ -643,8 +643,6 @@ def export_bundle(bundle: str | os.PathLike, output: str | os.PathLike) -> Bundl
         raise ExportError(f"{out} exists and is not an empty folder: choose another output (nothing was written)")
     if out == source or source in out.parents:
         raise ExportError(f"{out} is inside the bundle {source}: choose an output outside it")
-    if not out.parent.is_dir():
-        raise ExportError(f"the folder of the output does not exist: {out.parent}")
 
     configs = {p.name: json.loads(p.read_text()) for p in _config_files(source)}
     refs = [r for name, c in configs.items() if name != "metadata.json" for r in config_references(c)]
@@ -654,6 +652,7 @@ def export_bundle(bundle: str | os.PathLike, output: str | os.PathLike) -> Bundl
     by_config = {name: n[0] for name, n in needs.items()}
     in_functions = {name: n[1] for name, n in needs.items()}
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         root = staging / source.name
@@ -684,6 +683,15 @@ def export_bundle(bundle: str | os.PathLike, output: str | os.PathLike) -> Bundl
             text = _vendor_init(module, vendored_set, __version__) if _is_package(module) else \
                 _vendor_module(module, __version__)
             target.write_text(text)
+        readme = root / "docs" / "README.md"
+        if readme.is_file():  # say at the top that this copy is self-contained
+            lines = readme.read_text().splitlines(keepends=True)
+            at = 1 if lines and lines[0].startswith("#") else 0
+            lines.insert(at, f"\n> Self-contained export of the {source.name} bundle of {PACKAGE} {__version__}: the "
+                             f"package code it uses is vendored in `{VENDOR_DIR}/`, see [export.md](export.md) for "
+                             f"what each workflow needs. Commands below that start with `python -m {PACKAGE}` "
+                             f"need the package itself.\n")
+            readme.write_text("".join(lines))
         meta = json.loads((root / "configs" / "metadata.json").read_text()) if "metadata.json" in configs else {}
         optional = meta.get("optional_packages_version", {})
         (root / "docs").mkdir(exist_ok=True)

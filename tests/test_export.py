@@ -202,7 +202,12 @@ def test_bundle_files_are_copied(exported, bundle):
     copied = tree(out)
     for name, digest in tree(source).items():
         top = name.split("/")[0]
-        if top in ("docs", "models", "LICENSE", "large_files.yml") or name.endswith(".conf"):
+        if name == "docs/README.md":  # with a note on the export after its title
+            text = (out / name).read_text()
+            assert text.replace(text.splitlines(keepends=True)[1] + text.splitlines(keepends=True)[2], "", 1) == \
+                (source / name).read_text()
+            assert "Self-contained export" in text and "[export.md](export.md)" in text
+        elif top in ("docs", "models", "LICENSE", "large_files.yml") or name.endswith(".conf"):
             assert copied.get(name) == digest, name
     assert (out / "models").is_dir() == (source / "models").is_dir()
     assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -278,6 +283,37 @@ def test_unresolvable_references_are_named():
         resolve_reference("metassl_monai.data.nifti.nope")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["metassl_acdc", "qgssl_acdc"])
+def test_exported_bundle_passes_the_zoo_workflow_property_checks(exported, bundle, tmp_path):
+    """MONAI's ConfigWorkflow finds every train / infer property of the exported configs (instantiating them), in a
+    process where metassl_monai cannot be imported."""
+    from metassl_monai.data import make_acdc_like_dataset, read_list, write_nifti_volumes
+
+    data = make_acdc_like_dataset(tmp_path / "acdc", n_train_patients=2, n_val_patients=1, size=(32, 32),
+                                  size_jitter=4, depth_range=(4, 5), seed=3)
+    write_nifti_volumes(data / "data", tmp_path / "nii", names=read_list(data, "val.list")[:1], with_labels=False)
+    c = exported[bundle] / "configs"
+    code = f"""
+import sys
+sys.modules["metassl_monai"] = None
+from monai.bundle import ConfigWorkflow
+for kind, files, data in (("infer", ["inference.json"], {str(tmp_path / "nii")!r}),
+                          ("train", ["train.json", "train_cpu.json"], {str(data)!r})):
+    w = ConfigWorkflow(config_file=[{str(c)!r} + "/" + f for f in files], meta_file={str(c / "metadata.json")!r},
+                       workflow_type=kind, bundle_root={str(exported[bundle])!r}, dataset_dir=data,
+                       output_dir={str(tmp_path / "out")!r}, labeled_patients=1)
+    w.initialize()
+    assert w.check_properties() == [], (kind, w.check_properties())
+    w.finalize()
+    print("CHECKED", kind)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.findall(r"^CHECKED (\w+)$", proc.stdout, re.M) == ["infer", "train"]
+
+
 # ------------------------------------------------------------------------------------ clean environment (slow)
 
 CLEAN_PACKAGES = {"torch": "torch", "monai": "monai", "pytorch-ignite": "pytorch-ignite", "nibabel": "nibabel"}
@@ -295,14 +331,18 @@ def pins(extras: list[str] = ()) -> list[str]:
     return out
 
 
-def cache_root(tmp_path_factory) -> Path:
+@pytest.fixture
+def venv_root(tmp_path_factory):
     """$METASSL_EXPORT_VENV_CACHE, else .ci-cache/ of the checkout if it exists (ignored by git), else a temporary
-    folder (a clean clone builds the environments from scratch)."""
+    folder (a clean clone builds the environments from scratch, and removes them afterwards: about 1 GB each)."""
     if os.environ.get("METASSL_EXPORT_VENV_CACHE"):
-        return Path(os.environ["METASSL_EXPORT_VENV_CACHE"])
-    if (REPO / ".ci-cache").is_dir():
-        return REPO / ".ci-cache"
-    return tmp_path_factory.mktemp("venvs")
+        yield Path(os.environ["METASSL_EXPORT_VENV_CACHE"])
+    elif (REPO / ".ci-cache").is_dir():
+        yield REPO / ".ci-cache"
+    else:
+        root = tmp_path_factory.mktemp("venvs")
+        yield root
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def clean_venv(root: Path, name: str, requirements: list[str], say) -> Path:
@@ -340,7 +380,7 @@ def missing_modules(python: Path, cwd: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_exported_bundles_run_in_a_clean_environment(tmp_path, tmp_path_factory, capsys):
+def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys):
     """
     Export metassl_acdc, qgssl_acdc (as a zip, unpacked like a download) and the 3D metassl_la, then in a virtual
     environment holding only torch, monai (+ fire, its CLI), pytorch-ignite and nibabel, from a folder outside the
@@ -355,7 +395,7 @@ def test_exported_bundles_run_in_a_clean_environment(tmp_path, tmp_path_factory,
 
     from metassl_monai.data import make_acdc_like_dataset, read_list, write_nifti_volumes
 
-    root = cache_root(tmp_path_factory)
+    root = venv_root
     runtime = clean_venv(root, "runtime", pins(), say)
     outside = tmp_path / "elsewhere"  # the working directory of every run: not the repository, no metassl_monai
     outside.mkdir()
