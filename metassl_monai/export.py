@@ -239,6 +239,18 @@ def _intra_imports(module: str) -> list[tuple[ast.AST, list[str]]]:
     return found
 
 
+def _is_stdlib(name: str) -> bool:
+    if hasattr(sys, "stdlib_module_names"):  # Python >= 3.10
+        return name in sys.stdlib_module_names
+    import sysconfig
+    from importlib.util import find_spec
+
+    spec = find_spec(name)
+    origin = getattr(spec, "origin", None) or ""
+    return spec is not None and (origin in ("built-in", "frozen") or (
+        origin.startswith(sysconfig.get_paths()["stdlib"]) and "site-packages" not in origin))
+
+
 def _third_party_imports(module: str) -> dict[str, list[str]]:
     """Top-level packages (import names) a module imports that are not stdlib, the package or what every export
     needs: ``{name: []}`` when imported at module level, else ``{name: ["<file>:<function>", ...]}`` (the
@@ -255,7 +267,7 @@ def _third_party_imports(module: str) -> dict[str, list[str]]:
         for name in names:
             mapped = next((pkg for prefix, pkg in IMPORT_PACKAGES.items() if name.startswith(prefix)), None)
             root = mapped or name.split(".")[0]
-            if root == PACKAGE or root == "__future__" or root in sys.stdlib_module_names:
+            if root == PACKAGE or root == "__future__" or _is_stdlib(root):
                 continue
             if root in BASE_IMPORTS and mapped is None:
                 continue

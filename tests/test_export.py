@@ -286,8 +286,8 @@ def test_unresolvable_references_are_named():
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle", ["metassl_acdc", "qgssl_acdc"])
 def test_exported_bundle_passes_the_zoo_workflow_property_checks(exported, bundle, tmp_path):
-    """MONAI's ConfigWorkflow finds every train / infer property of the exported configs (instantiating them), in a
-    process where metassl_monai cannot be imported."""
+    """MONAI's ConfigWorkflow finds every train / infer property of the exported configs (instantiating them), and
+    the evaluation of the shipped weights runs, in a process where metassl_monai cannot be imported."""
     from metassl_monai.data import make_acdc_like_dataset, read_list, write_nifti_volumes
 
     data = make_acdc_like_dataset(tmp_path / "acdc", n_train_patients=2, n_val_patients=1, size=(32, 32),
@@ -307,11 +307,21 @@ for kind, files, data in (("infer", ["inference.json"], {str(tmp_path / "nii")!r
     assert w.check_properties() == [], (kind, w.check_properties())
     w.finalize()
     print("CHECKED", kind)
+# and the evaluation of the shipped weights on the HDF5 validation volumes
+from monai.bundle import run
+run("evaluating", config_file=[{str(c / "train.json")!r}, {str(c / "train_cpu.json")!r}, {str(c / "evaluate.json")!r}],
+    bundle_root={str(exported[bundle])!r}, dataset_dir={str(data)!r}, output_dir={str(tmp_path / "eval")!r},
+    patch_size=[32, 32])
+print("CHECKED evaluating")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert re.findall(r"^CHECKED (\w+)$", proc.stdout, re.M) == ["infer", "train"]
+    assert re.findall(r"^CHECKED (\w+)$", proc.stdout, re.M) == ["infer", "train", "evaluating"]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    cases = read_list(data, "val.list")
+    assert metrics["num_cases"] == len(cases) == 2 and 0.0 <= metrics["mean_dice"] <= 1.0
+    assert len(list((tmp_path / "eval" / "overlays").glob("*.png"))) == len(cases)
 
 
 # ------------------------------------------------------------------------------------ clean environment (slow)
