@@ -14,7 +14,8 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5;
 - ``la_to_nifti``: write UA-MT h5 cases as NIfTI (the input of the metassl_la inference config);
 - ``demo_la``: the ``demo`` of the 3D metassl_la bundle on synthetic left-atrium volumes;
-- ``qc_ranking``: how well the qgssl bundles' predicted quality (``*_quality.json``) ranks cases by their true Dice.
+- ``qc_ranking``: how well the qgssl bundles' predicted quality (``*_quality.json``) ranks cases by their true Dice;
+- ``export``: write a self-contained, zoo-style copy of a bundle (vendored ``scripts/``, no metassl_monai needed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import fire
 
-__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "qc_ranking", "main"]
+__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "qc_ranking", "export",
+           "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -185,9 +187,26 @@ def qc_ranking(quality_dir: str, dice_csv: str, output: str | None = None) -> di
     return {k: v for k, v in result.items() if k != "cases"}
 
 
+def export(bundle: str, output: str) -> str:
+    """
+    Write ``bundle`` (a name in ``bundles/``, e.g. metassl_acdc, or a bundle folder) as a self-contained MONAI Model
+    Zoo style bundle to ``output`` (a new or empty folder, or a new ``.zip``): the package code its configs use is
+    vendored under ``scripts/`` and the configs point at it, so it runs with only monai, torch, pytorch-ignite and
+    nibabel installed (``docs/export.md`` of the export lists what each workflow needs besides).
+    """
+    from metassl_monai.export import export_bundle
+
+    result = export_bundle(bundle, output)
+    print(f"exported {bundle} to {result.output}: {len(result.vendored)} vendored file(s) under scripts/")
+    for config, packages in result.packages_by_config.items():
+        if packages:
+            print(f"  configs/{config} also needs: {', '.join(packages)}")
+    return str(result.output)
+
+
 def main() -> None:
     fire.Fire({"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
-               "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking})
+               "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export})
 
 
 if __name__ == "__main__":
