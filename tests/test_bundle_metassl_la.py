@@ -221,14 +221,16 @@ def test_configs_define_the_workflow_ids_and_paper_defaults():
     assert train["run"] == train["training"]
     assert {"initialize", "finalize", "network_def", "network", "optimizer", "train", "validate"} <= set(train)
     assert train["network_def"]["_target_"] == "VNet"
-    assert train["patch_size"] == [112, 112, 80]
-    assert (train["batch_size"], train["unlabeled_batch_size"], train["learning_rate"]) == (2, 2, 0.01)
+    parsed = ConfigParser(train)  # patch and batch sizes are read through MONAI Label's displayable_configs
+    assert parsed.get_parsed_content("patch_size") == [112, 112, 80]
+    assert tuple(parsed.get_parsed_content(k) for k in ("batch_size", "unlabeled_batch_size", "learning_rate")) == (
+        2, 2, 0.01)
     assert train["labeled_cases"] in (8, 16)
     evaluate = ConfigParser.load_config_file(CONFIGS / "evaluate.json")
     assert evaluate["run"] == evaluate["evaluating"] and evaluate["eval_list"] == "test.list"
     inference = ConfigParser.load_config_file(CONFIGS / "inference.json")
     assert "run" in inference and inference["network_def"] == train["network_def"]
-    assert inference["patch_size"] == train["patch_size"]
+    assert inference["patch_size"] == parsed.get_parsed_content("patch_size")
     for path in sorted(CONFIGS.glob("*.json")):
         text = path.read_text()
         assert text == json.dumps(json.loads(text), indent=4) + "\n", f"{path.name}: 4-space indent, final newline"

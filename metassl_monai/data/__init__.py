@@ -22,6 +22,7 @@ from .la import (
     read_nrrd_header,
 )
 from .nifti import nifti_datalist
+from .studies import is_monailabel_datalist, is_volume_datalist, study_id, unlabeled_studies
 from .synthetic import make_acdc_like_dataset, synthesize_slice, synthesize_volume, write_nifti_volumes
 from .synthetic_la import (
     synthesize_la_volume,
@@ -39,6 +40,10 @@ __all__ = [
     "patient_id",
     "read_list",
     "nifti_datalist",
+    "is_volume_datalist",
+    "is_monailabel_datalist",
+    "study_id",
+    "unlabeled_studies",
     "make_acdc_like_dataset",
     "synthesize_slice",
     "synthesize_volume",
