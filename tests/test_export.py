@@ -38,6 +38,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/data/acdc.py",
     "metassl_monai/data/nifti.py",
     "metassl_monai/data/paths.py",
+    "metassl_monai/data/studies.py",
     "metassl_monai/distributed.py",
     "metassl_monai/engines/__init__.py",
     "metassl_monai/engines/semi_supervised_trainer.py",
