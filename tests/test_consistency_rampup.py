@@ -112,21 +112,17 @@ def test_consistency_rampup_custom_param_name():
     assert not hasattr(engine.state, "consistency_weight")
 
 
-def test_consistency_rampup_state_dict_holds_event_index_and_resumes():
+def test_consistency_rampup_follows_the_engine_iteration_after_a_resume():
+    # a resumed trainer restores its iteration from the checkpoint; the ramp must continue at 6, 7, 8 (a call counter
+    # would restart it at 1, 2, 3)
     sched = ConsistencyRampUp(1.0, 10)
-    _run_dummy(sched, 5)
-    sd = sched.state_dict()
-    assert "event_index" in sd
-    assert sd["event_index"] == 5
-    assert sd["param_name"] == "consistency_weight"
-
-    resumed = ConsistencyRampUp(1.0, 10)
-    assert resumed.state_dict()["event_index"] == 0
-    resumed.load_state_dict(sd)
-    assert resumed.event_index == 5
-    engine, seen = _run_dummy(resumed, 3)
-    # the ramp continues at event 6, 7, 8 instead of restarting at 1
-    assert [v for _, v in seen] == pytest.approx([by_hand(1.0, 10, t) for t in (6, 7, 8)], rel=1e-12)
+    seen: list[tuple[int, float]] = []
+    engine = Engine(lambda e, b: seen.append((e.state.iteration, e.state.consistency_weight)))
+    sched.attach(engine)
+    engine.load_state_dict({"iteration": 5, "epoch_length": 5, "max_epochs": 2})
+    engine.run(range(5), max_epochs=2)
+    assert [t for t, _ in seen] == [6, 7, 8, 9, 10]
+    assert [v for _, v in seen] == pytest.approx([by_hand(1.0, 10, t) for t in (6, 7, 8, 9, 10)], rel=1e-12)
 
 
 def test_consistency_rampup_takes_over_an_existing_initial_value():

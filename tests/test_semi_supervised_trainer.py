@@ -498,7 +498,7 @@ def test_unlabeled_loader_is_cycled_independently():
     assert [o["unlabeled_image"].unique().item() for o in outputs] == [0.0, 1.0, 0.0, 1.0, 0.0]
     assert unl.dataset.calls == 5  # five unlabeled batches pulled, no read-ahead
     assert lab.dataset.calls == 5
-    assert trainer._unlabeled_pass == 3
+    assert trainer.unlabeled_data_loader.pass_index == 2  # passes 0, 1, 2
 
 
 def test_unlabeled_loader_longer_than_labeled_is_not_restarted_each_epoch():

@@ -1,5 +1,18 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
+from .random_state import get_random_states, randomizable_objects, set_random_states
+from .resume import ValidationState, backup_file, latest_checkpoint, prepare_output_dir
 from .semi_supervised_trainer import SemiSupervisedTrainer
+from .streams import ResumableStream
 
-__all__ = ["SemiSupervisedTrainer"]
+__all__ = [
+    "SemiSupervisedTrainer",
+    "ResumableStream",
+    "ValidationState",
+    "backup_file",
+    "latest_checkpoint",
+    "prepare_output_dir",
+    "get_random_states",
+    "randomizable_objects",
+    "set_random_states",
+]

@@ -18,8 +18,11 @@ from monai.inferers import Inferer, SimpleInferer
 from monai.utils.enums import CommonKeys as Keys
 from torch import nn
 from torch.optim.optimizer import Optimizer
-from torch.utils.data import DataLoader, DistributedSampler
+from ignite.engine import Events
+from torch.utils.data import DataLoader
 
+from metassl_monai.engines.random_state import get_random_states, set_random_states
+from metassl_monai.engines.streams import ResumableStream
 from metassl_monai.frameworks.base import Framework
 
 __all__ = ["SemiSupervisedTrainer"]
@@ -52,6 +55,17 @@ class SemiSupervisedTrainer(Trainer):
     :class:`~metassl_monai.losses.HeterogeneousLoss`) are kept
     per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies live in
     :attr:`consistency_losses` and :attr:`labeled_consistency_losses` (``nn.ModuleList``; include them in checkpoints).
+
+    **Resuming.** Both streams are read through :class:`~metassl_monai.engines.streams.ResumableStream` (when
+    they are ``DataLoader`` s), which owns their shuffling and worker seeds. :meth:`state_dict` adds to Ignite's
+    ``iteration``/``epoch_length``/``max_epochs`` the position of each stream in its current pass, the consistency
+    weight and every random state (torch/CUDA/numpy/Python global RNGs and the random states of the datasets'
+    transforms). After :meth:`load_state_dict` (e.g. by ``monai.handlers.CheckpointLoader``), the first batch
+    request replays the streams to their saved positions and then restores the random states, so a run resumed
+    from a checkpoint continues exactly as the uninterrupted run would have. Random states are restored only on
+    the rank that saved them (rank 0 in multi-GPU runs; other ranks keep their own seeds). Together with the
+    framework, optimizer, LR scheduler and the consistency losses (adaptive thresholds) in the checkpoint, this is
+    everything the run needs.
 
     ``engine.state.output`` holds ``image``, ``label``, ``pred`` (labeled logits of the first branch), ``loss``
     (a 0-dim tensor) and ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
@@ -117,6 +131,10 @@ class SemiSupervisedTrainer(Trainer):
             raise ValueError(f"{type(framework).__name__} needs a consistency_loss for the unlabeled stream.")
         if labeled_consistency_loss is not None and not framework.uses_unlabeled:
             raise ValueError(f"{type(framework).__name__} has no reference: set labeled_consistency_loss to None.")
+        if isinstance(train_data_loader, DataLoader):
+            train_data_loader = ResumableStream(train_data_loader, name="labeled")
+        if framework.uses_unlabeled and isinstance(unlabeled_data_loader, DataLoader):
+            unlabeled_data_loader = ResumableStream(unlabeled_data_loader, name="unlabeled")
         streams = [("labeled", train_data_loader)]
         if framework.uses_unlabeled:
             streams.append(("unlabeled", unlabeled_data_loader))
@@ -164,8 +182,71 @@ class SemiSupervisedTrainer(Trainer):
         self.optim_set_to_none = optim_set_to_none
         self.state.consistency_weight = float(consistency_weight)
         self._unlabeled_iter: Any = None
-        self._unlabeled_pass = 0
+        self._pending_resume: dict | None = None
+        self.add_event_handler(Events.GET_BATCH_STARTED, self._resume_streams)
         framework.attach(self)
+
+    def _random_state_roots(self) -> list:
+        return [getattr(s, "loader", s) for s in (self.data_loader, self.unlabeled_data_loader) if s is not None]
+
+    def state_dict(self):
+        """
+        Ignite's engine state plus what an exact resume needs: ``consistency_weight``, ``streams`` (the position of
+        each :class:`~metassl_monai.engines.streams.ResumableStream`), ``random_states`` and the ``rank`` they
+        belong to. Only tensors and plain Python values: loadable with ``torch.load(..., weights_only=True)``.
+        """
+        from metassl_monai.distributed import get_rank
+
+        state = super().state_dict()
+        state["consistency_weight"] = float(getattr(self.state, "consistency_weight", 0.0) or 0.0)
+        state["streams"] = {
+            name: stream.state_dict()
+            for name, stream in (("labeled", self.data_loader), ("unlabeled", self.unlabeled_data_loader))
+            if isinstance(stream, ResumableStream)
+        }
+        state["random_states"] = get_random_states(*self._random_state_roots())
+        state["rank"] = get_rank()
+        return state
+
+    def load_state_dict(self, state_dict) -> None:
+        """
+        Restore Ignite's engine state now, and the streams and random states at the next batch request (see the
+        class docstring). A state without ``streams``/``random_states`` (a plain Ignite engine state) restores the
+        iteration counters only.
+        """
+        state = dict(state_dict)
+        extra = {k: state.pop(k) for k in ("consistency_weight", "streams", "random_states", "rank") if k in state}
+        super().load_state_dict(state)
+        if "consistency_weight" in extra:
+            self.state.consistency_weight = float(extra["consistency_weight"])
+        self._pending_resume = extra
+        self._unlabeled_iter = None
+
+    def _resume_streams(self, _engine=None) -> None:
+        pending, self._pending_resume = self._pending_resume, None
+        if not pending:
+            return
+        from metassl_monai.distributed import get_rank
+
+        for name, stream in (("labeled", self.data_loader), ("unlabeled", self.unlabeled_data_loader)):
+            if not isinstance(stream, ResumableStream):
+                continue
+            saved = pending.get("streams", {}).get(name)
+            if saved is None:
+                self.logger.warning(f"the checkpoint has no position of the {name} stream: it restarts a pass.")
+                continue
+            if not stream.is_reproducible:
+                self.logger.warning(
+                    f"the {name} data loader's order is not reproducible (its sampler draws from the global RNG or "
+                    "persistent_workers=True): the resumed run reads different batches than the interrupted one."
+                )
+            stream.load_state_dict(saved)
+            stream.prepare()
+        if "random_states" in pending:
+            if pending.get("rank", 0) == get_rank():
+                set_random_states(pending["random_states"], *self._random_state_roots())
+            else:
+                self.logger.info("random states were saved by another rank: this rank keeps its own seeds.")
 
     @staticmethod
     def _per_branch(loss: nn.Module | None, n: int) -> nn.ModuleList | None:
@@ -187,10 +268,6 @@ class SemiSupervisedTrainer(Trainer):
                 raise ValueError("the unlabeled data loader yielded no batch.") from None
 
     def _start_unlabeled_pass(self) -> None:
-        sampler = getattr(self.unlabeled_data_loader, "sampler", None)
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(self._unlabeled_pass)
-        self._unlabeled_pass += 1
         self._unlabeled_iter = iter(self.unlabeled_data_loader)  # type: ignore[arg-type]
 
     def _to_device(self, batch: dict, key: str) -> torch.Tensor:

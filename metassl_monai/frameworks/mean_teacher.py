@@ -25,7 +25,8 @@ class MeanTeacher(Framework):
     from ``ema_warmup_momentum`` to ``1 − ema_decay`` over ``ema_warmup_iterations`` (the MetaSSL code uses
     ``μ = max(1/(t+1), 1 − 0.99)``). With ``teacher_train_mode`` (the MetaSSL code's behaviour) the teacher runs in
     train mode (dropout on, batch statistics) and its buffers are not averaged (``handle_buffers="ema_train"``);
-    otherwise it runs in eval mode with the student's buffers copied.
+    otherwise it runs in eval mode with the student's buffers copied. The warm-up follows ``engine.state.iteration``,
+    so a resumed run continues it (the teacher's weights are part of this module's ``state_dict``).
 
     Args:
         network: the student.
@@ -65,7 +66,17 @@ class MeanTeacher(Framework):
 
     def attach(self, engine: Engine) -> None:
         super().attach(engine)
-        self.ema.attach(engine, name="ema_momentum", event=Events.ITERATION_COMPLETED)
+        if self.ema._momentum_lambda_obj is not None:
+            # registered before the EMA handler's momentum scheduler, so it runs first: the warm-up follows the
+            # engine's iteration (restored from a checkpoint on resume) instead of the scheduler's private call
+            # counter, which would restart the warm-up -- and reset the teacher to the student -- after a resume
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self._sync_ema_warmup)
+        self.ema.attach(engine, name="ema_momentum", event=Events.ITERATION_COMPLETED, warn_if_exists=False)
+
+    def _sync_ema_warmup(self, engine: Engine) -> None:
+        scheduler = getattr(self.ema, "momentum_scheduler", None)
+        if scheduler is not None:
+            scheduler.event_index = int(engine.state.iteration) - 1
 
     def forward(
         self, labeled: torch.Tensor, unlabeled: torch.Tensor | None, with_labeled_reference: bool = False

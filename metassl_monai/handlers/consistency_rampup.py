@@ -40,7 +40,8 @@ class ConsistencyRampUp(LambdaStateScheduler):
     """
     Ignite state-parameter scheduler setting ``engine.state.consistency_weight`` (read by
     :class:`~metassl_monai.engines.SemiSupervisedTrainer`) to :class:`SigmoidRampUp` at the start of every
-    iteration. Its ``state_dict`` (the event counter) can be saved with the checkpoint to resume the ramp.
+    iteration. The ramp is evaluated at ``engine.state.iteration`` (not at a private call counter), so a run resumed
+    from a checkpoint continues the ramp where it stopped; nothing extra needs saving.
 
     Args:
         max_value: the weight reached at the end of the ramp (0.1 in the MetaSSL code).
@@ -50,6 +51,12 @@ class ConsistencyRampUp(LambdaStateScheduler):
 
     def __init__(self, max_value: float, rampup_iterations: int, param_name: str = "consistency_weight") -> None:
         super().__init__(SigmoidRampUp(max_value, rampup_iterations), param_name=param_name, create_new=True)
+
+    def __call__(self, engine: Engine) -> None:
+        # follow the engine's iteration rather than counting calls, so a resumed run (whose trainer restored its
+        # iteration from a checkpoint) continues the ramp where it was instead of restarting it
+        self.event_index = int(engine.state.iteration) - 1
+        super().__call__(engine)
 
     def attach(self, engine: Engine, event: Events = Events.ITERATION_STARTED) -> None:  # type: ignore[override]
         # the trainer may already hold an initial value: take it over instead of refusing to attach

@@ -1,0 +1,221 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Resume after a crash, through `python -m monai.bundle` as a user runs it: a training run killed with SIGKILL
+mid-way and resumed with ``--resume true`` from its last checkpoint ends with the same weights, EMA teacher,
+optimizer state and MetaSSL thresholds as an uninterrupted run of the same seed; and a finished run's directory is
+never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from metassl_monai.data import make_acdc_like_dataset, write_uamt_la_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+
+ACDC_TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
+LA_TINY = ["--patch_size", "[24,24,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "1",
+           "--val_cases", "1"]
+
+
+def configs(bundle: str, *extra: str) -> str:
+    files = [REPO / "bundles" / bundle / "configs" / name for name in ("train.json", "train_cpu.json")]
+    return "[" + ",".join(f"'{f}'" for f in [*files, *extra]) + "]"
+
+
+def command(bundle: str, data: Path, out: Path, extra_configs=(), args=()) -> list[str]:
+    return [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", configs(bundle, *extra_configs),
+            "--bundle_root", str(REPO / "bundles" / bundle), "--dataset_dir", str(data), "--output_dir", str(out),
+            *args]
+
+
+def run(cmd: list[str], expect_ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=ENV)
+    if expect_ok and proc.returncode != 0:
+        pytest.fail(f"training failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def training_calls(tmp: Path, name: str, calls: list[str]) -> str:
+    """An extra config file replacing the ``training`` entry point by ``calls`` (what the tests hook in)."""
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps({"training": calls}))
+    return str(path)
+
+
+ATTACH = ["$@train#checkpoint_loader.attach(@train#trainer) if @resume else None",
+          "$@train#checkpoint_saver.attach(@train#trainer)"]
+
+
+def kill_at(tmp: Path, iteration: int) -> str:
+    """The process SIGKILLs itself at the end of ``iteration`` (after that iteration's handlers: deterministic)."""
+    return training_calls(tmp, f"kill_at_{iteration}", ["$import signal", *ATTACH,
+        f"$@train#trainer.add_event_handler(ignite.engine.Events.ITERATION_COMPLETED(once={iteration}), "
+        "lambda e: os.kill(os.getpid(), signal.SIGKILL))", "$@train#trainer.run()"])
+
+
+def slow(tmp: Path, seconds: float) -> str:
+    """Every iteration sleeps ``seconds`` so that a kill from outside lands mid-run."""
+    return training_calls(tmp, "slow", ["$import time", *ATTACH,
+        f"$@train#trainer.add_event_handler(ignite.engine.Events.ITERATION_COMPLETED, lambda e: time.sleep({seconds}))",
+        "$@train#trainer.run()"])
+
+
+def tensors(obj, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor in a (nested) checkpoint, by path."""
+    found = {}
+    if isinstance(obj, torch.Tensor):
+        found[prefix] = obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            found.update(tensors(v, f"{prefix}/{k}"))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found.update(tensors(v, f"{prefix}/{i}"))
+    return found
+
+
+def assert_same_run(reference: Path, resumed: Path) -> dict:
+    a = torch.load(reference / "checkpoint_final.pt", map_location="cpu", weights_only=True)
+    b = torch.load(resumed / "checkpoint_final.pt", map_location="cpu", weights_only=True)
+    assert a["trainer"]["iteration"] == b["trainer"]["iteration"]
+    ta, tb = tensors(a), tensors(b)
+    assert ta.keys() == tb.keys()
+    differing = [k for k in ta if not torch.allclose(ta[k].double(), tb[k].double(), atol=1e-6, rtol=0)]
+    assert not differing, f"resumed run differs from the uninterrupted one in {differing[:8]}"
+    thresholds = {k: v for k, v in ta.items() if k.endswith("thresholds")}
+    assert thresholds, "the checkpoint holds the adaptive thresholds"
+    ma = torch.load(reference / "model.pt", map_location="cpu", weights_only=True)
+    mb = torch.load(resumed / "model.pt", map_location="cpu", weights_only=True)
+    assert all(torch.equal(ma[k], mb[k]) for k in ma), "the best model of the resumed run is the reference's"
+    return a
+
+
+@pytest.fixture(scope="module")
+def acdc(tmp_path_factory) -> Path:
+    return make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "data", n_train_patients=3, n_val_patients=1,
+                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
+
+
+ACDC_CASES = {
+    # name: (extra args, kill at iteration); epochs are 3 iterations long, checkpoints at 3, 6, 9 and final 12
+    "mt_metassl": ([], 7),
+    "cps_metassl": (["--framework", "@frameworks#cps"], 8),
+    "mt_metassl_workers": (["--num_workers", "1"], 5),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(ACDC_CASES))
+def test_killed_run_resumes_to_the_uninterrupted_result(acdc, tmp_path, case):
+    extra, kill = ACDC_CASES[case]
+    args = [*ACDC_TINY, "--num_iterations", "12", "--val_interval", "3", *extra]
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    run(command("metassl_acdc", acdc, reference, args=args))
+
+    proc = run(command("metassl_acdc", acdc, crashed, [kill_at(tmp_path, kill)], args), expect_ok=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (crashed / "checkpoint_final.pt").exists()
+    last = kill // 3
+    assert sorted(p.name for p in crashed.glob("checkpoint_*.pt")) == [f"checkpoint_epoch={last}.pt"]
+
+    run(command("metassl_acdc", acdc, crashed, args=[*args, "--resume", "true"]))
+    ckpt = assert_same_run(reference, crashed)
+    assert ckpt["trainer"]["iteration"] == 12
+    # the MetaSSL thresholds moved from their initial value (the comparison above is not of untouched buffers)
+    taus = [v for k, v in tensors(ckpt).items() if k.endswith("consistency_losses/0.thresholds")]
+    assert taus and not torch.allclose(taus[0], torch.full_like(taus[0], 0.9))
+
+
+@pytest.mark.slow
+def test_resume_without_the_hooks_would_differ(acdc, tmp_path):
+    """The comparison can fail: a run restarted from scratch at the checkpoint's weights only is not the reference."""
+    args = [*ACDC_TINY, "--num_iterations", "6", "--val_interval", "3"]
+    reference, other = tmp_path / "reference", tmp_path / "other"
+    run(command("metassl_acdc", acdc, reference, args=args))
+    run(command("metassl_acdc", acdc, other, args=[*args, "--seed", "7"]))
+    with pytest.raises(AssertionError, match="differs"):
+        assert_same_run(reference, other)
+
+
+@pytest.mark.slow
+def test_kill_from_outside_at_any_moment_then_resume(acdc, tmp_path):
+    """SIGKILL sent by another process while the run trains, validates or writes a checkpoint."""
+    args = [*ACDC_TINY, "--num_iterations", "12", "--val_interval", "3"]
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    run(command("metassl_acdc", acdc, reference, [slow(tmp_path, 0.0)], args))
+
+    proc = subprocess.Popen(command("metassl_acdc", acdc, crashed, [slow(tmp_path, 0.4)], args),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.time() + 600
+    while not (crashed / "checkpoint_epoch=2.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    time.sleep(0.5)  # somewhere in epoch 3 (iterations of 0.4 s)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(60) == -signal.SIGKILL
+    assert not (crashed / "checkpoint_final.pt").exists()
+    for path in crashed.glob("checkpoint_*.pt"):  # every checkpoint left behind is complete
+        torch.load(path, map_location="cpu", weights_only=True)
+
+    run(command("metassl_acdc", acdc, crashed, [slow(tmp_path, 0.0)], [*args, "--resume", "true"]))
+    assert_same_run(reference, crashed)
+
+
+@pytest.mark.slow
+def test_3d_la_mean_teacher_resumes(tmp_path):
+    data = write_uamt_la_dataset(tmp_path / "LA", n_cases=4, n_test=0, shape=(32, 32, 24), seed=1)
+    args = [*LA_TINY, "--num_iterations", "6", "--val_interval", "2"]
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    run(command("metassl_la", data, reference, args=args))
+    proc = run(command("metassl_la", data, crashed, [kill_at(tmp_path, 3)], args), expect_ok=False)
+    assert proc.returncode == -signal.SIGKILL
+    run(command("metassl_la", data, crashed, args=[*args, "--resume", "true"]))
+    assert_same_run(reference, crashed)
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_never_overwritten(acdc, tmp_path):
+    args = [*ACDC_TINY, "--num_iterations", "3", "--val_interval", "3"]
+    out = tmp_path / "run"
+    run(command("metassl_acdc", acdc, out, args=args))
+    before = snapshot(out)
+    assert "model.pt" in before and "checkpoint_final.pt" in before
+
+    proc = run(command("metassl_acdc", acdc, out, args=args), expect_ok=False)
+    assert proc.returncode != 0
+    assert f"the output directory {out} already holds a trained run" in proc.stderr
+    assert "--resume true" in proc.stderr
+    assert snapshot(out) == before, "nothing on disk changed"
+
+    # resuming a finished run trains no further and leaves its files as they were
+    run(command("metassl_acdc", acdc, out, args=[*args, "--resume", "true"]))
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if not k.startswith("events")} == \
+        {k: v for k, v in before.items() if not k.startswith("events")}
+
+
+@pytest.mark.slow
+def test_resume_without_a_checkpoint_names_the_directory(acdc, tmp_path):
+    out = tmp_path / "empty"
+    proc = run(command("metassl_acdc", acdc, out, args=[*ACDC_TINY, "--resume", "true"]), expect_ok=False)
+    assert proc.returncode != 0
+    assert f"cannot resume: the output directory {out} does not exist" in proc.stderr
+    assert not out.exists()
