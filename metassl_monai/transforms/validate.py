@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 import torch
 from monai.config import KeysCollection
+from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from monai.utils import ensure_tuple
 
@@ -86,7 +87,9 @@ class ValidateSegmentationInputd(MapTransform):
         for key in self.key_iterator(dict(data)):
             value = data[key]
             source = describe_source(value, data, key)
-            x = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            # a plain tensor view: the checks below skip MetaTensor's per-op metadata handling
+            x = value.as_tensor() if isinstance(value, MetaTensor) else value
+            x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
             is_label = key in self.label_keys
             what = "label" if is_label else "image"
             expected_channels = 1 if is_label else self.channels
