@@ -60,6 +60,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/networks/init.py",
     "metassl_monai/transforms/__init__.py",
     "metassl_monai/transforms/io.py",
+    "metassl_monai/transforms/load_image.py",
     "metassl_monai/transforms/validate.py",
     "metassl_monai/visualize.py",
 ]
