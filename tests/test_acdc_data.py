@@ -166,12 +166,22 @@ def test_many_missing_slices_are_summarised(tmp_path):
     assert slice_path(root, names[10]) in str(exc.value)
 
 
-@pytest.mark.parametrize("k", [0, -1, 4, 5])
-def test_labeled_patients_out_of_range(layout, k):
+@pytest.mark.parametrize(
+    "k, why",
+    [
+        (0, "the labeled stream would be empty"),
+        (-1, "the labeled stream would be empty"),
+        (4, "no patient would be left for the unlabeled stream"),  # all labeled: an empty unlabeled stream
+        (5, "no patient would be left for the unlabeled stream"),
+    ],
+)
+def test_labeled_patients_out_of_range(layout, k, why):
+    """The message names the key, its value, why it is wrong, the valid range and the list it was checked against."""
     root, _ = layout
-    with pytest.raises(ValueError, match="labeled_patients") as exc:
+    with pytest.raises(ValueError, match=rf"^labeled_patients={k} is out of range: {why}") as exc:
         acdc_slice_datalists(root, labeled_patients=k)
-    assert "4 patients" in str(exc.value)
+    assert f"must be between 1 and 3 (train_slices.list of {root} has 4 patients)" in str(exc.value)
+    assert "--labeled_patients" in str(exc.value)
 
 
 def test_labeled_patients_not_a_prefix(tmp_path):

@@ -59,6 +59,8 @@ def test_monailabel_datalist_switches_to_volumes_and_studies_without_labels(bund
         "train#trainer#max_epochs": 3,
         "displayable_configs": {"patch_size": "16,16" if "acdc" in bundle else "16,16,8", "epoch_length": 5,
                                 "batch_size": 1, "unlabeled_batch_size": 1, "num_workers": 0},
+        # the synthetic studies are ACDC-like (labels 0..3): the LA bundles' input check would rightly reject them
+        "num_classes": 4,
     })
     # the unlabeled stream: the two studies without a label (names[1] is labeled, held out for validation)
     assert parser.get_parsed_content("train#unlabeled_dataset#data") == [

@@ -31,7 +31,7 @@ from metassl_monai.export import ExportError, export_bundle, resolve_reference
 REPO = Path(__file__).resolve().parents[1]
 BUNDLES = ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"]
 # what the metassl_acdc configs use: the MetaSSL loss, the frameworks, the trainer, the handlers, the ACDC / NIfTI
-# readers, LoadH5d and the multi-GPU helpers; not the quality-guided code nor the dataset synthesisers
+# readers, LoadH5d, the input validation and the multi-GPU helpers; not the quality-guided code nor the dataset synthesisers
 METASSL_ACDC_VENDORED = [
     "metassl_monai/__init__.py",
     "metassl_monai/data/__init__.py",
@@ -60,6 +60,8 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/networks/init.py",
     "metassl_monai/transforms/__init__.py",
     "metassl_monai/transforms/io.py",
+    "metassl_monai/transforms/load_image.py",
+    "metassl_monai/transforms/validate.py",
     "metassl_monai/visualize.py",
 ]
 

@@ -244,3 +244,66 @@ def test_loadh5d_spacing_attr_none_ignores_the_attribute(tmp_path):
     path = _volume_with_attr(tmp_path, np.array([0.5, 0.5, 2.0]))
     out = LoadH5d("image", spacing_attr=None)({"image": path})
     assert out["image"].pixdim.tolist() == [1.0, 1.0, 1.0]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# LoadImageNamingErrorsd: LoadImaged whose read errors name the file
+# ----------------------------------------------------------------------------------------------------------------------
+def _nifti(path: Path, array: np.ndarray) -> Path:
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(array, np.eye(4)), str(path))
+    return path
+
+
+@pytest.fixture
+def nifti_pair(tmp_path) -> tuple[Path, Path]:
+    image = _nifti(tmp_path / "case.nii.gz", np.random.default_rng(0).random((12, 10, 6)).astype(np.float32))
+    label = _nifti(tmp_path / "case_gt.nii.gz", (np.arange(720).reshape(12, 10, 6) % 4).astype(np.uint8))
+    return image, label
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"not a nifti file" * 8)
+
+
+def test_load_image_naming_errors_loads_like_load_imaged(nifti_pair):
+    from monai.transforms import LoadImaged
+
+    from metassl_monai.transforms import LoadImageNamingErrorsd
+
+    item = {"image": str(nifti_pair[0]), "label": str(nifti_pair[1])}
+    ours = LoadImageNamingErrorsd(["image", "label"], image_only=True)(item)
+    theirs = LoadImaged(["image", "label"], image_only=True)(item)
+    for key in item:
+        assert torch.equal(ours[key], theirs[key]) and ours[key].meta["filename_or_obj"] == item[key]
+
+
+@pytest.mark.parametrize("damage", [_truncate, _garbage], ids=["truncated", "not-nifti"])
+@pytest.mark.parametrize("key", ["image", "label"])
+def test_load_image_naming_errors_names_the_unreadable_file(nifti_pair, damage, key):
+    import re
+
+    from metassl_monai.transforms import LoadImageNamingErrorsd
+
+    item = {"image": str(nifti_pair[0]), "label": str(nifti_pair[1])}
+    damage(Path(item[key]))
+    before = Path(item[key]).read_bytes()
+    with pytest.raises(OSError, match=rf"cannot read '{key}' file {re.escape(item[key])} \(truncated or corrupt\?\)"):
+        LoadImageNamingErrorsd(["image", "label"], image_only=True)(item)
+    assert Path(item[key]).read_bytes() == before
+
+
+def test_load_image_naming_errors_missing_file(nifti_pair, tmp_path):
+    import re
+
+    from metassl_monai.transforms import LoadImageNamingErrorsd
+
+    missing = str(tmp_path / "absent.nii.gz")
+    with pytest.raises(FileNotFoundError, match=rf"'label' file not found: {re.escape(missing)}"):
+        LoadImageNamingErrorsd(["image", "label"], image_only=True)({"image": str(nifti_pair[0]), "label": missing})

@@ -146,9 +146,11 @@ def test_uamt_datalist_errors(uamt, tmp_path):
         la_uamt_datalists(tmp_path)
     with pytest.raises(FileNotFoundError, match="other.list"):
         la_uamt_eval_datalist(uamt, "other.list")
-    for bad in (0, 8, 9):
-        with pytest.raises(ValueError, match=f"labeled_cases={bad}"):
+    for bad, why in ((0, "the labeled stream would be empty"), (8, "no case would be left for the unlabeled"),
+                     (9, "no case would be left for the unlabeled")):
+        with pytest.raises(ValueError, match=f"^labeled_cases={bad} is out of range: {why}") as exc:
             la_uamt_datalists(uamt, labeled_cases=bad)
+        assert f"must be between 1 and 7 (train.list of {uamt} has 8 cases)" in str(exc.value)
     # a listed case without its h5
     (tmp_path / "train.list").write_text("ABCDEFGHIJKLMNOPQRST\n")
     with pytest.raises(FileNotFoundError, match=re.escape(str(uamt_case_path(tmp_path, "ABCDEFGHIJKLMNOPQRST")))):
@@ -404,9 +406,13 @@ def test_uamt_split(uamt, labeled_cases, val_cases):
     assert split["labeled"] == la_uamt_datalists(uamt, labeled_cases)[0]
 
 
-@pytest.mark.parametrize("labeled_cases, val_cases", [(0, 1), (1, 0), (4, 4), (7, 1), (8, 2)])
-def test_uamt_split_rejects_counts_that_empty_a_set(uamt, labeled_cases, val_cases):
-    with pytest.raises(ValueError, match=r"train\.list has 8 cases"):
+@pytest.mark.parametrize(
+    "labeled_cases, val_cases, empty",
+    [(0, 1, "labeled"), (1, 0, "validation"), (4, 4, "unlabeled"), (7, 1, "unlabeled"), (8, 2, "unlabeled")],
+)
+def test_uamt_split_rejects_counts_that_empty_a_set(uamt, labeled_cases, val_cases, empty):
+    with pytest.raises(ValueError, match=rf"^labeled_cases={labeled_cases}, val_cases={val_cases} leave the {empty} "
+                                         r"set\(s\) empty: .*train\.list has 8 cases.*--labeled_cases / --val_cases"):
         la_uamt_split(uamt, labeled_cases=labeled_cases, val_cases=val_cases)
 
 

@@ -22,6 +22,7 @@ from .la import (
     read_nrrd_header,
 )
 from .nifti import nifti_datalist
+from .paths import require_batches, require_dir
 from .studies import is_monailabel_datalist, is_volume_datalist, study_id, unlabeled_studies
 from .synthetic import make_acdc_like_dataset, synthesize_slice, synthesize_volume, write_nifti_volumes
 from .synthetic_la import (
@@ -40,6 +41,8 @@ __all__ = [
     "patient_id",
     "read_list",
     "nifti_datalist",
+    "require_batches",
+    "require_dir",
     "is_volume_datalist",
     "is_monailabel_datalist",
     "study_id",

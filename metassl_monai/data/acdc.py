@@ -91,9 +91,15 @@ def acdc_slice_datalists(
     patients = list(dict.fromkeys(patient_id(n) for n in names))
     labeled_patients = int(labeled_patients)
     if not 1 <= labeled_patients < len(patients):
+        n = len(patients)
+        why = (
+            "the labeled stream would be empty" if labeled_patients < 1
+            else "no patient would be left for the unlabeled stream (semi-supervised training needs both)"
+        )
         raise ValueError(
-            f"labeled_patients={labeled_patients} but {Path(dataset_dir) / list_name} has {len(patients)} patients: "
-            f"need 1 <= labeled_patients < {len(patients)} so that both streams are non-empty."
+            f"labeled_patients={labeled_patients} is out of range: {why}. labeled_patients must be between 1 and "
+            f"{n - 1} ({list_name} of {dataset_dir} has {n} patients); set "
+            f"--labeled_patients accordingly (the papers use 3 or 7 of the 70 ACDC training patients)."
         )
     keep = set(patients[:labeled_patients])
     n_labeled = next((i for i, n in enumerate(names) if patient_id(n) not in keep), len(names))

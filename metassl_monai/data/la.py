@@ -126,9 +126,15 @@ def la_uamt_datalists(
     cases, files = _uamt_files(dataset_dir, train_list)
     labeled_cases = int(labeled_cases)
     if not 1 <= labeled_cases < len(cases):
+        n = len(cases)
+        why = (
+            "the labeled stream would be empty" if labeled_cases < 1
+            else "no case would be left for the unlabeled stream (semi-supervised training needs both)"
+        )
         raise ValueError(
-            f"labeled_cases={labeled_cases} but {Path(dataset_dir) / train_list} has {len(cases)} cases: "
-            f"need 1 <= labeled_cases < {len(cases)} so that both streams are non-empty."
+            f"labeled_cases={labeled_cases} is out of range: {why}. labeled_cases must be between 1 and {n - 1} "
+            f"({train_list} of {dataset_dir} has {n} cases); set --labeled_cases "
+            "accordingly (the papers use 8 or 16 of the 80 UA-MT training cases)."
         )
     labeled = [{"image": f, "label": f} for f in files[:labeled_cases]]
     unlabeled = [{"image": f} for f in files[labeled_cases:]]
@@ -144,10 +150,18 @@ def la_uamt_eval_datalist(dataset_dir: str | os.PathLike, list_name: str = "test
 def _check_split(n_total: int, labeled_cases: int, val_cases: int, source: str) -> tuple[int, int]:
     labeled_cases, val_cases = int(labeled_cases), int(val_cases)
     if labeled_cases < 1 or val_cases < 1 or labeled_cases + val_cases >= n_total:
+        empty = [
+            name for name, is_empty in (
+                ("labeled", labeled_cases < 1),
+                ("unlabeled", labeled_cases + val_cases >= n_total),
+                ("validation", val_cases < 1),
+            ) if is_empty
+        ]
         raise ValueError(
-            f"labeled_cases={labeled_cases}, val_cases={val_cases} but {source} has {n_total} cases: need "
-            f"labeled_cases >= 1, val_cases >= 1 and labeled_cases + val_cases < {n_total} so that the labeled, "
-            "unlabeled and validation sets are all non-empty."
+            f"labeled_cases={labeled_cases}, val_cases={val_cases} leave the {' and '.join(empty)} set(s) empty: "
+            f"{source} has {n_total} cases; need labeled_cases >= 1, val_cases >= 1 and labeled_cases + val_cases "
+            f"<= {n_total - 1} (the cases in between are the unlabeled stream); set --labeled_cases / --val_cases "
+            "accordingly."
         )
     return labeled_cases, val_cases
 
