@@ -546,6 +546,10 @@ def test_source_class_is_argmax_of_logits_when_softmax_ties():
         {"num_classes": 2, "threshold_momentum": 1.2},
         {"num_classes": 2, "threshold_max": 0.0},
         {"num_classes": 2, "threshold_max": 1.01},
+        # positive, but 0 once stored in the float32 buffer (found by tests/test_loss_properties.py)
+        {"num_classes": 2, "threshold_init": 5e-324},
+        {"num_classes": 2, "threshold_init": 1e-46},
+        {"num_classes": 2, "threshold_max": 1e-46},
     ],
 )
 def test_invalid_constructor_arguments(kwargs):
@@ -556,6 +560,18 @@ def test_invalid_constructor_arguments(kwargs):
 def test_valid_edge_constructor_arguments():
     HeterogeneousLoss(2, weights=(0, 0, 0, 0), threshold_init=1.0, threshold_momentum=1.0)
     HeterogeneousLoss(2, weights=[1, 2, 3, 4], confidence_source="prediction")
+
+
+def test_smallest_float32_threshold_stays_positive():
+    """Regression: a threshold_init that float32 rounds to 0 used to be accepted and stored as τ = 0 (every pixel
+    "confident"); the smallest float32 subnormal 2^-149 is the smallest accepted value and is stored exactly."""
+    tiny = 2.0**-149
+    loss = HeterogeneousLoss(2, threshold_init=tiny)
+    assert loss.thresholds.tolist() == [tiny, tiny]
+    loss(row([0.0, 0.0]), row([0.0, 0.0]))  # one pixel of class 0 (argmax of a tie), confidence 0.5
+    # τ0 = 0.5 · 0.5 + 0.5 · 2^-149 = 0.25 in float32; class 1 is absent and keeps 2^-149
+    assert loss.thresholds.tolist() == [0.25, tiny]
+    assert HeterogeneousLoss(2, threshold_max=tiny).thresholds.tolist() == [tiny, tiny]
 
 
 @pytest.mark.parametrize(

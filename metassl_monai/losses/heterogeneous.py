@@ -20,6 +20,11 @@ __all__ = ["HeterogeneousLoss", "REGION_NAMES"]
 REGION_NAMES = ("UC", "US", "DC", "DS")
 
 
+def _as_float32(value: float) -> float:
+    """``value`` rounded to float32, the type of the threshold buffer."""
+    return float(torch.tensor(float(value), dtype=torch.float32))
+
+
 class HeterogeneousLoss(_Loss):
     """
     MetaSSL heterogeneous loss. Every pixel of a batch falls into one of four regions, decided by the
@@ -63,10 +68,11 @@ class HeterogeneousLoss(_Loss):
             paper's unlabeled term) or ``"prediction"`` (from the supervised prediction's own confidence, the
             paper's labeled term).
         split_background: split UC into background and foreground parts (the paper's 3D code).
-        threshold_init: initial value of every τ[k], in (0, 1].
+        threshold_init: initial value of every τ[k], in (0, 1] (and not rounding to 0 in float32, the buffer's type).
         threshold_momentum: ``m`` of the EMA update, in (0, 1].
-        threshold_max: optional cap on every τ[k] after each update, in (0, 1]; the paper's 3D code resets a
-            threshold that exceeds 0.9 to 0.9 (a cap at 0.9). ``None`` (default, the 2D code) leaves τ uncapped.
+        threshold_max: optional cap on every τ[k] after each update, in (0, 1] (not rounding to 0 in float32); the
+            paper's 3D code resets a threshold that exceeds 0.9 to 0.9 (a cap at 0.9). ``None`` (default, the 2D code)
+            leaves τ uncapped.
 
     Raises:
         ValueError: on invalid arguments, or when the inputs' shapes do not match.
@@ -100,12 +106,15 @@ class HeterogeneousLoss(_Loss):
             raise ValueError(f"weights must be 4 non-negative numbers (UC, US, DC, DS), got {weights}.")
         if confidence_source not in ("reference", "prediction"):
             raise ValueError(f"confidence_source must be 'reference' or 'prediction', got {confidence_source!r}.")
-        if not 0.0 < threshold_init <= 1.0:
-            raise ValueError(f"threshold_init must be in (0, 1], got {threshold_init}.")
+        # τ is a float32 buffer: a positive value below float32's smallest subnormal (~1.4e-45) would be stored as 0
+        if not (0.0 < threshold_init <= 1.0 and _as_float32(threshold_init) > 0.0):
+            raise ValueError(f"threshold_init must be in (0, 1] and non-zero as a float32, got {threshold_init}.")
         if not 0.0 < threshold_momentum <= 1.0:
             raise ValueError(f"threshold_momentum must be in (0, 1], got {threshold_momentum}.")
-        if threshold_max is not None and not 0.0 < threshold_max <= 1.0:
-            raise ValueError(f"threshold_max must be None or in (0, 1], got {threshold_max}.")
+        if threshold_max is not None and not (0.0 < threshold_max <= 1.0 and _as_float32(threshold_max) > 0.0):
+            raise ValueError(
+                f"threshold_max must be None or in (0, 1] and non-zero as a float32, got {threshold_max}."
+            )
         self.num_classes = int(num_classes)
         self.threshold_max = None if threshold_max is None else float(threshold_max)
         self.confidence_source = confidence_source
