@@ -57,12 +57,13 @@ def test_a_trained_run_is_refused_and_left_alone(tmp_path, held):
 
 def test_fresh_and_resumed_and_versioned_runs(tmp_path):
     out = tmp_path / "run"
-    assert prepare_output_dir(out) == str(out) and out.is_dir()
+    assert prepare_output_dir(out) == str(out) and not out.exists()  # nothing is created before the run writes
     touch(out / "events.out.tfevents.1")  # logs alone do not make a trained run
     assert prepare_output_dir(out) == str(out)
     touch(out / "checkpoint_epoch=1.pt")
     assert prepare_output_dir(out, resume=True) == str(out)
     assert prepare_output_dir(out, on_existing="version") == str(tmp_path / "run_2")
+    assert (tmp_path / "run_2").is_dir()  # claimed at once
     touch(tmp_path / "run_2" / "model.pt")
     assert prepare_output_dir(out, on_existing="version") == str(tmp_path / "run_3")
     assert (out / "checkpoint_epoch=1.pt").exists() and (tmp_path / "run_2" / "model.pt").exists()

@@ -61,18 +61,19 @@ def test_resume_mid_pass_yields_what_the_uninterrupted_stream_yields(num_workers
     randomness = get_random_states(reference.loader)
     tail = values(it)
     following = values(reference)  # pass 2
-    assert state["pass_index"] == (2 if stop_after == 4 else 1)
+    # before the first batch of pass 1 is read, the stream is still at the end of pass 0
+    assert (state["pass_index"], state["consumed"]) == ((0, 4) if stop_after == 0 else (1, stop_after))
 
     resumed = make()
     resumed.load_state_dict(state)
     resumed.prepare()
     set_random_states(randomness, resumed.loader)  # what the trainer does after the replay (num_workers=0 case)
+    if stop_after == 0:
+        assert values(resumed) == []  # pass 0 replayed to its end
     got = values(resumed)
-    if stop_after == 4:  # the pass was complete: the resumed stream starts the next one
-        assert got == following
-    else:
-        assert got == tail
-        assert values(resumed) == following
+    assert got == tail  # empty when the pass was complete (it is replayed to its end)
+    assert values(resumed) == following
+    assert torch.equal(resumed.generator.get_state(), reference.generator.get_state())
     assert not (set(map(tuple, got)) & set(map(tuple, head)))
 
 

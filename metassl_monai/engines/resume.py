@@ -78,13 +78,15 @@ def backup_file(path: str | os.PathLike) -> str | None:
 
 def prepare_output_dir(output_dir: str | os.PathLike, resume: bool = False, on_existing: str = "refuse") -> str:
     """
-    Check and create a training run's output directory; returns the directory the run writes to.
+    Check a training run's output directory; returns the directory the run writes to (created by the first
+    handler that writes there, so a run that fails on bad input leaves nothing behind; a versioned directory is
+    created at once).
 
     - ``resume=True``: ``output_dir`` must hold a checkpoint to resume (see :func:`latest_checkpoint`); it is
       returned unchanged and the run continues in it.
     - otherwise, when ``output_dir`` already holds a trained run (``model.pt``, ``checkpoint_final.pt`` or
       interval checkpoints), ``on_existing`` decides: ``"refuse"`` raises (nothing is changed on disk),
-      ``"version"`` returns the first free ``<output_dir>_2``, ``<output_dir>_3``, ... and creates it.
+      ``"version"`` returns the first free ``<output_dir>_2``, ``<output_dir>_3``, ....
 
     Args:
         output_dir: the configured output directory.
@@ -119,8 +121,9 @@ def prepare_output_dir(output_dir: str | os.PathLike, resume: bool = False, on_e
             n += 1
         versioned = output_dir.with_name(f"{output_dir.name}_{n}")
         logger.warning(f"{output_dir} already holds a trained run ({', '.join(held)}): this run writes to {versioned}")
-        output_dir = versioned
-    output_dir.mkdir(parents=True, exist_ok=True)
+        versioned.mkdir(parents=True, exist_ok=True)  # claimed now, so a concurrent run picks the next one
+        return str(versioned)
+    # not created here: the first handler that writes creates it, so a run failing on bad input leaves nothing
     return str(output_dir)
 
 

@@ -199,6 +199,10 @@ class SemiSupervisedTrainer(Trainer):
 
         state = super().state_dict()
         state["consistency_weight"] = float(getattr(self.state, "consistency_weight", 0.0) or 0.0)
+        if self._pending_resume:  # loaded but no batch read since (e.g. a finished run resumed): keep what was loaded
+            pending = self._pending_resume
+            state.update({k: pending[k] for k in ("streams", "random_states", "rank") if k in pending})
+            return state
         state["streams"] = {
             name: stream.state_dict()
             for name, stream in (("labeled", self.data_loader), ("unlabeled", self.unlabeled_data_loader))

@@ -141,9 +141,8 @@ class ResumableStream:
 
     def state_dict(self) -> dict:
         """Where the stream is: ``{"pass_index", "consumed", "generator_states"}`` (``weights_only``-loadable)."""
-        if self.pass_index >= 0 and self.consumed >= len(self):  # pass finished: the next one starts from here
-            return {"pass_index": self.pass_index + 1, "consumed": 0,
-                    "generator_states": [g.get_state() for g in self._generators]}
+        # a finished pass is not skipped over: the sampler draws once more when it is found exhausted (torch's
+        # RandomSampler), which the resumed stream reproduces by replaying the pass to its end
         if self.pass_index < 0:  # nothing read yet
             return {"pass_index": 0, "consumed": 0, "generator_states": [g.get_state() for g in self._generators]}
         return {"pass_index": self.pass_index, "consumed": self.consumed,
