@@ -102,3 +102,17 @@ def test_other_seed_other_loss_trace(default_acdc_trace, acdc, trace_config, tmp
     """The check above can fail: changing only the seed (the bundle's is 1337) changes the trace."""
     other = train_trace("metassl_acdc", acdc, tmp_path / "b", trace_config, *ACDC_TINY, "--seed", "7")
     assert [r["loss"] for r in default_acdc_trace] != [r["loss"] for r in other]
+
+
+@pytest.mark.slow
+def test_validation_frequency_does_not_change_training(default_acdc_trace, acdc, trace_config, tmp_path):
+    """Validating after iteration 3 (the default trace) or not at all within 6 iterations trains identically: the
+    validation loader draws from its own generator, not from the global RNG that dropout and the teacher noise use."""
+    overrides = list(ACDC_TINY)
+    overrides[overrides.index("--val_interval") + 1] = "6"
+    other = train_trace("metassl_acdc", acdc, tmp_path / "b", trace_config, *overrides)
+
+    def losses(trace):  # the epoch number differs (an epoch is val_interval iterations long), nothing else may
+        return [{k: v for k, v in r.items() if k != "epoch"} for r in trace]
+
+    assert losses(other) == losses(default_acdc_trace)
