@@ -66,45 +66,39 @@ def test_interrupted_interval_save_keeps_the_previous_checkpoint(tmp_path):
     assert torch.equal(state["net"]["weight"], torch.arange(1000.0))
 
 
-def test_a_better_model_that_fails_to_save_leaves_the_previous_best(tmp_path):
-    # Ignite removes the outdated best model before writing the new one: under the fixed name model.pt, a kill in
-    # between would leave no model at all
-    net = Exploding()
-    scores = iter([0.5, 0.7, 0.9])
+def best_model_run(tmp_path, net, weight: str, scores: list[float], explode_at: int | None = None) -> Engine:
+    """Validate once per epoch with the next score; the best-model saver keeps ``model.pt``. The network's ``weight``
+    parameter is filled with the score, so the saved file tells which epoch it came from."""
+    it = iter(scores)
     saver = AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_key_metric=True,
                                   key_metric_name="dice", key_metric_filename="model.pt")
     engine = Engine(lambda e, b: None)
 
     @engine.on(Events.EPOCH_COMPLETED)
     def _metric(e):
-        e.state.metrics["dice"] = next(scores)
+        e.state.metrics["dice"] = next(it)
         with torch.no_grad():
-            net.weight.fill_(e.state.metrics["dice"])
-        net.explode = e.state.epoch == 3
+            getattr(net, weight).fill_(e.state.metrics["dice"])
+        if explode_at is not None:
+            net.explode = e.state.epoch == explode_at
 
     saver.attach(engine)
+    engine.run(range(1), max_epochs=len(scores))
+    return engine
+
+
+def test_a_better_model_that_fails_to_save_leaves_the_previous_best(tmp_path):
+    # Ignite removes the outdated best model before writing the new one: under the fixed name model.pt, a kill in
+    # between would leave no model at all
     with pytest.raises(RuntimeError, match="killed while writing"):
-        engine.run(range(1), max_epochs=3)
+        best_model_run(tmp_path, Exploding(), "weight", [0.5, 0.7, 0.9], explode_at=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
     saved = torch.load(tmp_path / "model.pt", weights_only=True)
     assert torch.allclose(saved["weight"], torch.full((1000,), 0.7))
 
 
 def test_best_model_replaced_under_the_same_name(tmp_path):
-    net = torch.nn.Linear(2, 2)
-    scores = iter([0.5, 0.7, 0.6])
-    saver = AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_key_metric=True,
-                                  key_metric_name="dice", key_metric_filename="model.pt")
-    engine = Engine(lambda e, b: None)
-
-    @engine.on(Events.EPOCH_COMPLETED)
-    def _metric(e):
-        e.state.metrics["dice"] = next(scores)
-        with torch.no_grad():
-            net.bias.fill_(e.state.metrics["dice"])
-
-    saver.attach(engine)
-    engine.run(range(1), max_epochs=3)
+    best_model_run(tmp_path, torch.nn.Linear(2, 2), "bias", [0.5, 0.7, 0.6])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
     saved = torch.load(tmp_path / "model.pt", weights_only=True)
     assert torch.allclose(saved["bias"], torch.full((2,), 0.7))  # the best epoch, not the last
