@@ -1,0 +1,163 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Behaviour does not change when the bundle configs or the trainer are restructured (issue #13).
+
+``tests/data/behaviour_baseline.json`` was recorded on main at 44885c3, before the configs were composed from layers
+and before the trainer seams moved, by ``python tests/test_behaviour_unchanged.py --record``. It holds, for every
+bundle's default training and for ``--framework @frameworks#cps``, the LossTraceWriter trace of 20 iterations on the
+tests' synthetic data (bitwise: JSON keeps every float exactly), and the evaluation metrics of the shipped models
+on synthetic volumes. The tests below rerun the same commands and compare exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = REPO / "tests" / "data" / "behaviour_baseline.json"
+ITERATIONS = 20
+ACDC_TINY = ["--num_iterations", str(ITERATIONS), "--val_interval", "10", "--patch_size", "[32,32]", "--batch_size",
+             "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
+LA_TINY = ["--num_iterations", str(ITERATIONS), "--val_interval", "10", "--patch_size", "[32,32,32]", "--batch_size",
+           "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2", "--val_cases", "1"]
+QUALITY_TINY = {"qgssl_acdc": ["--quality_patch_size", "[32,32]"], "qgssl_la": ["--quality_patch_size", "[64,64,32]"]}
+TRACE_CONFIG = {"+train#handlers": [{"_target_": "metassl_monai.handlers.LossTraceWriter", "output_dir": "@output_dir"}]}
+BUNDLES = ["metassl_acdc", "qgssl_acdc", "metassl_la", "qgssl_la"]
+TRAINING_CASES = [(b, f) for b in BUNDLES for f in ("default", "cps")]
+EVAL_BUNDLES = ["metassl_acdc", "qgssl_acdc"]  # the bundles that ship a model.pt
+
+
+def _monai_bundle(*args: str) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True, timeout=900,
+                          env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"monai.bundle {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                           f"{proc.stderr[-3000:]}")
+
+
+def _config_list(files) -> str:
+    return "[" + ",".join(f"'{f}'" for f in files) + "]"
+
+
+def make_datasets(root: Path) -> dict[str, Path]:
+    from metassl_monai.data import make_acdc_like_dataset, write_uamt_la_dataset
+
+    return {
+        "acdc": make_acdc_like_dataset(root / "acdc", n_train_patients=3, n_val_patients=1, size=(32, 32),
+                                       size_jitter=4, depth_range=(4, 5), seed=3),
+        "la": write_uamt_la_dataset(root / "LA", n_cases=8, n_test=1, shape=(24, 24, 20), seed=5),
+    }
+
+
+def _quality_predictor(bundle: str, tiny: list[str], path: Path) -> Path:
+    """A seeded, untrained quality predictor of the bundle's own definition (train.json + train_cpu.json)."""
+    import torch
+    from monai.bundle import ConfigParser
+
+    configs = REPO / "bundles" / bundle / "configs"
+    parser = ConfigParser()
+    parser.read_config([str(configs / "train.json"), str(configs / "train_cpu.json")])
+    parser["quality_patch_size"] = json.loads(tiny[tiny.index("--quality_patch_size") + 1])
+    torch.manual_seed(0)
+    torch.save(parser.get_parsed_content("quality_predictor_def").state_dict(), path)
+    return path
+
+
+def training_trace(bundle: str, framework: str, datasets: dict[str, Path], out: Path) -> list[dict]:
+    from metassl_monai.handlers import read_loss_trace
+
+    configs = REPO / "bundles" / bundle / "configs"
+    out.mkdir(parents=True, exist_ok=True)
+    trace_config = out / "loss_trace.json"
+    trace_config.write_text(json.dumps(TRACE_CONFIG))
+    tiny = ACDC_TINY if bundle.endswith("acdc") else LA_TINY
+    overrides = list(tiny)
+    if bundle.startswith("qgssl"):
+        overrides += QUALITY_TINY[bundle]
+        overrides += ["--quality_ckpt", str(_quality_predictor(bundle, QUALITY_TINY[bundle], out / "quality.pt"))]
+    if framework != "default":
+        overrides += ["--framework", f"@frameworks#{framework}"]
+    _monai_bundle("run", "training", "--config_file",
+                  _config_list([configs / "train.json", configs / "train_cpu.json", trace_config]),
+                  "--bundle_root", str(REPO / "bundles" / bundle),
+                  "--dataset_dir", str(datasets["acdc" if bundle.endswith("acdc") else "la"]),
+                  "--output_dir", str(out / "run"), *overrides)
+    return read_loss_trace(str(out / "run" / "loss_trace.jsonl"))
+
+
+def shipped_model_metrics(bundle: str, datasets: dict[str, Path], out: Path) -> dict:
+    configs = REPO / "bundles" / bundle / "configs"
+    _monai_bundle("run", "evaluating", "--config_file", _config_list([configs / "train.json", configs / "evaluate.json"]),
+                  "--bundle_root", str(REPO / "bundles" / bundle), "--dataset_dir", str(datasets["acdc"]),
+                  "--output_dir", str(out))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def exported_files(bundle: str, out: Path) -> dict[str, str]:
+    """sha256 of every file ``python -m metassl_monai export`` writes for ``bundle``, by relative path."""
+    import hashlib
+
+    from metassl_monai.export import export_bundle
+
+    export_bundle(bundle, str(out))
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def record(root: Path) -> dict:
+    datasets = make_datasets(root / "data")
+    result = {"traces": {}, "metrics": {}, "exports": {}}
+    for bundle in BUNDLES:
+        result["exports"][bundle] = exported_files(bundle, root / f"{bundle}_export")
+    for bundle, framework in TRAINING_CASES:
+        print("training", bundle, framework, flush=True)
+        result["traces"][f"{bundle}/{framework}"] = training_trace(bundle, framework, datasets,
+                                                                   root / f"{bundle}_{framework}")
+    for bundle in EVAL_BUNDLES:
+        print("evaluating", bundle, flush=True)
+        result["metrics"][bundle] = shipped_model_metrics(bundle, datasets, root / f"{bundle}_eval")
+    return result
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict:
+    return json.loads(BASELINE.read_text())
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory) -> dict[str, Path]:
+    return make_datasets(tmp_path_factory.mktemp("behaviour"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle,framework", TRAINING_CASES)
+def test_training_trace_unchanged(bundle, framework, baseline, datasets, tmp_path):
+    trace = training_trace(bundle, framework, datasets, tmp_path)
+    assert [r["iteration"] for r in trace] == list(range(1, ITERATIONS + 1))
+    assert trace == baseline["traces"][f"{bundle}/{framework}"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", EVAL_BUNDLES)
+def test_shipped_model_metrics_unchanged(bundle, baseline, datasets, tmp_path):
+    assert shipped_model_metrics(bundle, datasets, tmp_path) == baseline["metrics"][bundle]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python tests/test_behaviour_unchanged.py --record  (rewrites " + str(BASELINE) + ")")
+    with tempfile.TemporaryDirectory() as tmp:
+        recorded = record(Path(tmp))
+    BASELINE.parent.mkdir(parents=True, exist_ok=True)
+    BASELINE.write_text(json.dumps(recorded, indent=1) + "\n")
+    print("wrote", BASELINE)
