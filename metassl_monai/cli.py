@@ -204,9 +204,22 @@ def export(bundle: str, output: str) -> str:
     return str(result.output)
 
 
+def compose_configs(check: bool = False) -> list[str]:
+    """
+    Write the bundles' generated config files from their layers (``bundles/_layers`` and the MetaSSL bundles'
+    hand-edited configs; see :mod:`metassl_monai.bundle_configs`). ``--check``: write nothing, fail when one is stale.
+    """
+    from metassl_monai.bundle_configs import compose_all
+
+    changed = compose_all(check=check)
+    print("up to date" if not changed else "wrote " + ", ".join(changed))
+    return changed
+
+
 def main() -> None:
     fire.Fire({"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
-               "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export})
+               "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
+               "compose_configs": compose_configs})
 
 
 if __name__ == "__main__":

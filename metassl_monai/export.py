@@ -477,7 +477,11 @@ def _check_monai_can_parse(expression: str, where: str) -> None:
 
 
 def rewrite_config(config: dict, name: str) -> dict:
-    """A config with the vendored package instead of ``metassl_monai`` (``name`` is for error messages)."""
+    """
+    A config with the vendored package instead of ``metassl_monai`` (``name`` is for error messages). The
+    ``"_generated"`` note of a config composed from the repository's layers is dropped: the export has no layers.
+    """
+    config = {k: v for k, v in config.items() if k != "_generated"}
     uses_package = bool(config_references(config))
     if uses_package and SCRIPTS_ITEM in config:
         raise ExportError(f"{name} already has a {SCRIPTS_ITEM!r} item: the export needs that id")
