@@ -3,6 +3,7 @@
 from .acdc import (
     SSL4MIS_LABELED_SLICES,
     acdc_slice_datalists,
+    acdc_split,
     acdc_volume_datalist,
     acdc_volume_slices,
     patient_id,
@@ -36,6 +37,7 @@ from .synthetic_la import (
 __all__ = [
     "SSL4MIS_LABELED_SLICES",
     "acdc_slice_datalists",
+    "acdc_split",
     "acdc_volume_datalist",
     "acdc_volume_slices",
     "patient_id",

@@ -121,6 +121,24 @@ def acdc_volume_datalist(dataset_dir: str | os.PathLike, list_name: str = "val.l
     return [{"image": f, "label": f, "name": n} for f, n in zip(files, names)]
 
 
+def acdc_split(
+    dataset_dir: str | os.PathLike,
+    labeled_patients: int = 7,
+    list_name: str = "train_slices.list",
+    val_list: str = "val.list",
+) -> dict[str, list[dict]]:
+    """
+    The train configs' split of the SSL4MIS ACDC layout, keyed like :func:`metassl_monai.data.la_uamt_split`:
+    ``{"labeled": ..., "unlabeled": ...}`` of :func:`acdc_slice_datalists` and ``"validation"``, the volumes of
+    ``val_list`` (:func:`acdc_volume_datalist`).
+
+    Raises:
+        FileNotFoundError / ValueError: as :func:`acdc_slice_datalists` and :func:`acdc_volume_datalist`.
+    """
+    labeled, unlabeled = acdc_slice_datalists(dataset_dir, labeled_patients, list_name)
+    return {"labeled": labeled, "unlabeled": unlabeled, "validation": acdc_volume_datalist(dataset_dir, val_list)}
+
+
 def acdc_volume_slices(dataset_dir: str | os.PathLike, list_name: str = "val.list") -> list[dict]:
     """
     The 2D slices (along the first axis) of the volumes of ``dataset_dir/list_name``, in memory:
