@@ -186,7 +186,7 @@ def test_msd_task02_training_and_inference(tmp_path):
     bundle("run", "evaluating", "--config_file",
            config_list(TRAIN + [str(CONFIGS / "train_msd.json"), str(CONFIGS / "evaluate.json")]),
            "--bundle_root", str(BUNDLE), "--dataset_dir", str(root), "--output_dir", str(eval_dir),
-           "--validate#datalist", "$@train#split['validation']", "--ckpt_path", str(out / "model.pt"), *TINY)
+           "--validate#datalist", "$@train#split()['validation']", "--ckpt_path", str(out / "model.pt"), *TINY)
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     assert metrics["num_cases"] == 2 and 0.0 <= metrics["mean_dice"] <= 1.0
     with open(eval_dir / "mean_dice_raw.csv") as f:
@@ -246,7 +246,7 @@ def test_parsed_training_config_builds_3d_objects(tmp_path):
     parser.update({"dataset_dir": str(root), "bundle_root": str(BUNDLE), "labeled_cases": 2, "val_cases": 1,
                    "device": "$torch.device('cpu')"})
     parser.parse()
-    split = parser.get_parsed_content("train#split")
+    split = parser.get_parsed_content("train#split")()
     assert [len(split[k]) for k in ("labeled", "unlabeled", "validation")] == [2, 2, 1]
     loss = parser.get_parsed_content("ssl_losses#metassl#unlabeled")
     assert loss.threshold_max == 0.9 and loss.split_background

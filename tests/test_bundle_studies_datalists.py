@@ -66,9 +66,9 @@ def test_monailabel_datalist_switches_to_volumes_and_studies_without_labels(bund
     assert parser.get_parsed_content("train#unlabeled_dataset#data") == [
         {"image": str(studies / f"{n}.nii.gz")} for n in names[2:]
     ]
-    assert parser.get_parsed_content("train#preprocessing") is parser.get_parsed_content("train#volume_preprocessing")
-    assert parser.get_parsed_content("validate#preprocessing") is parser.get_parsed_content(
-        "validate#volume_preprocessing")
+    for stage in ("train", "validate"):  # the studies' loaders, then the pipeline both formats share
+        loading = parser.get_parsed_content(f"{stage}#volume_loading")
+        assert parser.get_parsed_content(f"{stage}#preprocessing").transforms[:len(loading)] == tuple(loading)
     assert parser.get_parsed_content("best_model_dir") == str(tmp_path / "bundle" / "models")
     # MONAI Label's request values reach the config; schedules span the iterations that really run
     assert parser.get_parsed_content("patch_size") == ([16, 16] if "acdc" in bundle else [16, 16, 8])
@@ -90,8 +90,9 @@ def test_h5_layout_is_unchanged(bundle, acdc, tmp_path):
     labeled, unlabeled = acdc_slice_datalists(root, 1)
     assert parser.get_parsed_content("train#dataset#data") == labeled
     assert parser.get_parsed_content("train#unlabeled_dataset#data") == unlabeled
-    assert parser.get_parsed_content("train#preprocessing") is parser.get_parsed_content("train#default_preprocessing")
-    assert parser.get_parsed_content("validate#preprocessing") is parser.get_parsed_content("validate#default_preprocessing")
+    for stage in ("train", "validate"):
+        loading = parser.get_parsed_content(f"{stage}#h5_loading")
+        assert parser.get_parsed_content(f"{stage}#preprocessing").transforms[:len(loading)] == tuple(loading)
     assert parser.get_parsed_content("best_model_dir") == str(tmp_path / "bundle" / "runs" / "train")
     assert parser.get_parsed_content("patch_size") == [256, 256]
     assert parser.get_parsed_content("total_iterations") == 50000  # 250 epochs x 200: as num_iterations
