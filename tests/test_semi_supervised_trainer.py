@@ -644,6 +644,25 @@ def test_custom_keys():
     torch.testing.assert_close(trainer.state.output["label"], stack(items)["seg"])
 
 
+def test_prepare_batch_hook_is_called_on_both_streams():
+    calls = []
+
+    def prepare(batch, device, non_blocking, **kwargs):
+        calls.append(sorted(batch.keys()))
+        image = batch["image"].to(device) * 2
+        return image, (batch["label"].to(device) if "label" in batch else None)
+
+    items = labeled_items(2, 2)
+    fw = make_framework("mt", 2)
+    trainer = SemiSupervisedTrainer(
+        "cpu", 1, loader(items), fw, torch.optim.SGD(fw.network.parameters(), lr=LR), sup_loss(),
+        unlabeled_data_loader=loader(unlabeled_items(2)), consistency_loss=SoftmaxMSELoss(), prepare_batch=prepare,
+    )
+    trainer.run()
+    assert calls[:2] == [["image", "label"], ["image"]]
+    torch.testing.assert_close(trainer.state.output["image"], stack(items)["image"] * 2)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # (h) 3D
 # ----------------------------------------------------------------------------------------------------------------------

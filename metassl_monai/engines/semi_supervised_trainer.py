@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from monai.engines import Trainer
-from monai.engines.utils import IterationEvents
+from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.utils.enums import CommonKeys as Keys
 from torch import nn
@@ -88,6 +88,10 @@ class SemiSupervisedTrainer(Trainer):
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
         train_handlers, key_train_metric, additional_metrics, postprocessing, non_blocking, amp_kwargs, to_kwargs,
         event_names, event_to_attr, decollate: as in :class:`monai.engines.SupervisedTrainer`.
+        prepare_batch: ``prepare_batch(batch, device, non_blocking, **to_kwargs)`` → ``(image, label)``, called as
+            in :class:`monai.engines.SupervisedTrainer` on the labeled batch and on the unlabeled batch (whose label,
+            ``None`` for :func:`monai.engines.utils.default_prepare_batch`, is ignored). ``image_key``/``label_key``
+            other than ``"image"``/``"label"`` are copied to those keys before the call.
         inferer: how the framework calls its networks during training (the bundle property ``train#inferer``);
             default :class:`monai.inferers.SimpleInferer`, a plain forward pass.
     """
@@ -120,6 +124,7 @@ class SemiSupervisedTrainer(Trainer):
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
         inferer: Inferer | None = None,
+        prepare_batch: Callable = default_prepare_batch,
     ) -> None:
         if not isinstance(framework, Framework):
             raise TypeError(f"framework must be a metassl_monai.frameworks.Framework, got {type(framework).__name__}.")
@@ -154,7 +159,7 @@ class SemiSupervisedTrainer(Trainer):
             data_loader=train_data_loader,
             epoch_length=epoch_length,
             non_blocking=non_blocking,
-            prepare_batch=lambda *a, **k: a[0],  # batches are split by key in _iteration
+            prepare_batch=prepare_batch,
             iteration_update=None,
             postprocessing=postprocessing,
             key_metric=key_train_metric,
@@ -274,20 +279,28 @@ class SemiSupervisedTrainer(Trainer):
     def _start_unlabeled_pass(self) -> None:
         self._unlabeled_iter = iter(self.unlabeled_data_loader)  # type: ignore[arg-type]
 
-    def _to_device(self, batch: dict, key: str) -> torch.Tensor:
-        if not isinstance(batch, dict) or key not in batch:
-            got = sorted(batch.keys()) if isinstance(batch, dict) else type(batch).__name__
-            raise KeyError(f"batch has no key '{key}' (it has {got}).")
-        return batch[key].to(self.state.device, non_blocking=self.non_blocking, **self.to_kwargs)
+    def _prepare(self, batch: dict, keys: tuple[str, ...]) -> tuple:
+        """``self.prepare_batch`` on ``batch`` after checking it holds ``keys`` (image key, then label key).
+
+        Raises:
+            KeyError: when ``batch`` is not a dict holding every key of ``keys``; the message names the key.
+        """
+        for key in keys:
+            if not isinstance(batch, dict) or key not in batch:
+                got = sorted(batch.keys()) if isinstance(batch, dict) else type(batch).__name__
+                raise KeyError(f"batch has no key '{key}' (it has {got}).")
+        common = (Keys.IMAGE, Keys.LABEL)[: len(keys)]
+        if tuple(keys) != common:
+            batch = {**batch, **{c: batch[k] for c, k in zip(common, keys)}}
+        return self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)
 
     def _iteration(self, engine: SemiSupervisedTrainer, batchdata: dict) -> dict:  # type: ignore[override]
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
-        x_l = engine._to_device(batchdata, engine.image_key)
-        y_l = engine._to_device(batchdata, engine.label_key)
+        x_l, y_l = engine._prepare(batchdata, (engine.image_key, engine.label_key))
         x_u = None
         if engine.unlabeled_data_loader is not None:
-            x_u = engine._to_device(engine._next_unlabeled(), engine.image_key)
+            x_u = engine._prepare(engine._next_unlabeled(), (engine.image_key,))[0]
         engine.state.output = {Keys.IMAGE: x_l, Keys.LABEL: y_l}
         if x_u is not None:
             engine.state.output["unlabeled_image"] = x_u
