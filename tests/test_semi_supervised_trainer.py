@@ -663,6 +663,25 @@ def test_prepare_batch_hook_is_called_on_both_streams():
     torch.testing.assert_close(trainer.state.output["image"], stack(items)["image"] * 2)
 
 
+@pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
+def test_trainer_reads_the_framework_inferer_and_leaves_the_framework_alone(kind):
+    from monai.inferers import SimpleInferer
+
+    fw = make_framework(kind, 2)
+    own = fw.inferer
+    unl = loader(unlabeled_items(2)) if kind != "supervised" else None
+    cons = SoftmaxMSELoss() if kind != "supervised" else None
+    trainer = make_trainer(fw, loader(labeled_items(2, 2)), unl, cons=cons)
+    assert trainer.inferer is own and fw.inferer is own
+    params = [p for net in fw.trainable_networks() for p in net.parameters()]
+    args = ("cpu", 1, loader(labeled_items(2, 2)), fw, torch.optim.SGD(params, lr=LR), sup_loss())
+    kwargs = {"unlabeled_data_loader": unl, "consistency_loss": cons}
+    assert SemiSupervisedTrainer(*args, **kwargs, inferer=own).inferer is own  # the framework's own: accepted
+    with pytest.raises(ValueError, match=r"is not the framework's inferer .* pass it to the framework instead"):
+        SemiSupervisedTrainer(*args, **kwargs, inferer=SimpleInferer())
+    assert fw.inferer is own
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # (h) 3D
 # ----------------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from monai.engines import Trainer
 from monai.engines.utils import IterationEvents, default_prepare_batch
-from monai.inferers import Inferer, SimpleInferer
+from monai.inferers import Inferer
 from monai.utils.enums import CommonKeys as Keys
 from torch import nn
 from torch.optim.optimizer import Optimizer
@@ -92,8 +92,12 @@ class SemiSupervisedTrainer(Trainer):
             in :class:`monai.engines.SupervisedTrainer` on the labeled batch and on the unlabeled batch (whose label,
             ``None`` for :func:`monai.engines.utils.default_prepare_batch`, is ignored). ``image_key``/``label_key``
             other than ``"image"``/``"label"`` are copied to those keys before the call.
-        inferer: how the framework calls its networks during training (the bundle property ``train#inferer``);
-            default :class:`monai.inferers.SimpleInferer`, a plain forward pass.
+        inferer: optional, only checked: how the framework calls its networks is the framework's ``inferer``
+            (given to the framework, e.g. ``"inferer": "@train#inferer"`` in the bundle configs); :attr:`inferer`
+            is that object. When given, it must be the framework's own.
+
+    Raises:
+        ValueError: ``inferer`` is not the framework's inferer (the trainer does not change the framework).
     """
 
     def __init__(
@@ -136,6 +140,11 @@ class SemiSupervisedTrainer(Trainer):
             raise ValueError(f"{type(framework).__name__} needs a consistency_loss for the unlabeled stream.")
         if labeled_consistency_loss is not None and not framework.uses_unlabeled:
             raise ValueError(f"{type(framework).__name__} has no reference: set labeled_consistency_loss to None.")
+        if inferer is not None and inferer is not framework.inferer:
+            raise ValueError(
+                f"inferer ({type(inferer).__name__}) is not the framework's inferer ({type(framework.inferer).__name__}):"
+                f" pass it to the framework instead, e.g. {type(framework).__name__}(..., inferer=...)."
+            )
         if isinstance(train_data_loader, DataLoader):
             train_data_loader = ResumableStream(train_data_loader, name="labeled")
         if framework.uses_unlabeled and isinstance(unlabeled_data_loader, DataLoader):
@@ -173,8 +182,7 @@ class SemiSupervisedTrainer(Trainer):
             amp_kwargs=amp_kwargs,
         )
         self.framework = framework
-        self.inferer = SimpleInferer() if inferer is None else inferer
-        framework.inferer = self.inferer
+        self.inferer = framework.inferer
         self.network = framework.network
         self.optimizer = optimizer
         self.supervised_loss = supervised_loss

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import EMAHandler
+from monai.inferers import Inferer
 from torch import nn
 
 from .base import Branch, Framework, split_batch
@@ -36,6 +37,8 @@ class MeanTeacher(Framework):
         noise_std: standard deviation of the teacher's input noise (0 disables it).
         noise_clip: the noise is clamped to ``[-noise_clip, noise_clip]``.
         teacher_train_mode: see above.
+        inferer: how the student is called (see :class:`~metassl_monai.frameworks.Framework`); the teacher, which
+            gets no gradient, is called directly.
     """
 
     def __init__(
@@ -47,8 +50,9 @@ class MeanTeacher(Framework):
         noise_std: float = 0.1,
         noise_clip: float = 0.2,
         teacher_train_mode: bool = True,
+        inferer: Inferer | None = None,
     ) -> None:
-        super().__init__(network)
+        super().__init__(network, inferer=inferer)
         if not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}.")
         self.teacher_train_mode = bool(teacher_train_mode)
