@@ -10,6 +10,8 @@ from ignite.handlers import EMAHandler
 from monai.inferers import Inferer
 from torch import nn
 
+from metassl_monai.handlers.iteration import follow_iteration
+
 from .base import Branch, Framework, split_batch
 
 __all__ = ["MeanTeacher"]
@@ -72,15 +74,15 @@ class MeanTeacher(Framework):
         super().attach(engine)
         if self.ema._momentum_lambda_obj is not None:
             # registered before the EMA handler's momentum scheduler, so it runs first: the warm-up follows the
-            # engine's iteration (restored from a checkpoint on resume) instead of the scheduler's private call
-            # counter, which would restart the warm-up -- and reset the teacher to the student -- after a resume
+            # engine's iteration (restored from a checkpoint on resume); restarting it after a resume would reset
+            # the teacher to the student
             engine.add_event_handler(Events.ITERATION_COMPLETED, self._sync_ema_warmup)
         self.ema.attach(engine, name="ema_momentum", event=Events.ITERATION_COMPLETED, warn_if_exists=False)
 
     def _sync_ema_warmup(self, engine: Engine) -> None:
-        scheduler = getattr(self.ema, "momentum_scheduler", None)
+        scheduler = getattr(self.ema, "momentum_scheduler", None)  # created by self.ema.attach
         if scheduler is not None:
-            scheduler.event_index = int(engine.state.iteration) - 1
+            follow_iteration(scheduler, engine)
 
     def forward(
         self, labeled: torch.Tensor, unlabeled: torch.Tensor | None, with_labeled_reference: bool = False
