@@ -682,6 +682,43 @@ def test_trainer_reads_the_framework_inferer_and_leaves_the_framework_alone(kind
     assert fw.inferer is own
 
 
+@pytest.mark.parametrize("kind, lab_cons", [("mt", False), ("mt", True), ("cps", False), ("cps", True)])
+def test_branch_losses_given_are_the_ones_trained_and_equal_to_plain_losses(kind, lab_cons):
+    from metassl_monai.losses import BranchLosses
+
+    items, unl = labeled_items(4, 3), unlabeled_items(4)
+    make = lambda: HeterogeneousLoss(3) if lab_cons else None  # noqa: E731
+    fw_a, fw_b = make_framework(kind, 3), make_framework(kind, 3)
+    owner = BranchLosses(fw_b.num_branches, HeterogeneousLoss(3), make())
+    plain = make_trainer(fw_a, loader(items), loader(unl), cons=HeterogeneousLoss(3), lab_cons=make(), weight=0.5)
+    params = [p for net in fw_b.trainable_networks() for p in net.parameters()]
+    given = SemiSupervisedTrainer("cpu", 1, loader(items), fw_b, torch.optim.SGD(params, lr=LR), sup_loss(),
+                                  unlabeled_data_loader=loader(unl), branch_losses=owner, consistency_weight=0.5)
+    assert given.branch_losses is owner and given.consistency_losses is owner.unlabeled
+    assert (given.labeled_consistency_losses is owner.labeled) if lab_cons else given.labeled_consistency_losses is None
+    plain.run()
+    given.run()
+    assert given.state.output["loss_terms"] == plain.state.output["loss_terms"]  # the same computation, bitwise
+    for a, b in zip(plain.branch_losses.state_dict().values(), owner.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_branch_losses_are_checked_against_the_framework():
+    from metassl_monai.losses import BranchLosses
+
+    fw = make_framework("cps", 2)
+    params = [p for net in fw.trainable_networks() for p in net.parameters()]
+    args = ("cpu", 1, loader(labeled_items(2, 2)), fw, torch.optim.SGD(params, lr=LR), sup_loss())
+    unl = loader(unlabeled_items(2))
+    with pytest.raises(ValueError, match=r"branch_losses has 1 branch\(es\) but CrossPseudoSupervision has 2"):
+        SemiSupervisedTrainer(*args, unlabeled_data_loader=unl, branch_losses=BranchLosses(1, SoftmaxMSELoss()))
+    with pytest.raises(ValueError, match="either branch_losses or consistency_loss/labeled_consistency_loss"):
+        SemiSupervisedTrainer(*args, unlabeled_data_loader=unl, branch_losses=BranchLosses(2, SoftmaxMSELoss()),
+                              consistency_loss=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match="needs a consistency_loss for the unlabeled stream"):
+        SemiSupervisedTrainer(*args, unlabeled_data_loader=unl, branch_losses=BranchLosses(2))
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # (h) 3D
 # ----------------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from torch.utils.data import DataLoader
 from metassl_monai.engines.random_state import get_random_states, set_random_states
 from metassl_monai.engines.streams import ResumableStream
 from metassl_monai.frameworks.base import Framework
+from metassl_monai.losses.branch import BranchLosses
 
 __all__ = ["SemiSupervisedTrainer"]
 
@@ -53,8 +53,10 @@ class SemiSupervisedTrainer(Trainer):
     Consistency losses take ``(pred_logits, ref_logits, target=None)``. Each branch gets its *own deep copy* of
     them (the objects passed in are left untouched), so stateful losses (the adaptive thresholds of
     :class:`~metassl_monai.losses.HeterogeneousLoss`) are kept
-    per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies live in
-    :attr:`consistency_losses` and :attr:`labeled_consistency_losses` (``nn.ModuleList``; include them in checkpoints).
+    per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies are
+    owned by a :class:`~metassl_monai.losses.BranchLosses` module, :attr:`branch_losses`: pass one (the bundles
+    create it in ``train#branch_losses`` and checkpoint its ``unlabeled``/``labeled`` lists), or pass the plain
+    losses and the trainer creates it.
 
     **Resuming.** Both streams are read through :class:`~metassl_monai.engines.streams.ResumableStream` (when
     they are ``DataLoader`` s), which owns their shuffling and worker seeds. :meth:`state_dict` adds to Ignite's
@@ -68,8 +70,11 @@ class SemiSupervisedTrainer(Trainer):
     everything the run needs.
 
     ``engine.state.output`` holds ``image``, ``label``, ``pred`` (labeled logits of the first branch), ``loss``
-    (a 0-dim tensor) and ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
-    ``_b`` for the second branch), plus ``unlabeled_image`` when the unlabeled stream is used.
+    (a 0-dim tensor), ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
+    ``_b`` for the second branch) and ``ssl_stats`` (a dict of floats: what the consistency losses computed, e.g.
+    adaptive thresholds, region fractions, predicted quality; see :meth:`~metassl_monai.losses.BranchLosses.stats`;
+    empty without such losses), plus ``unlabeled_image`` when the unlabeled stream is used. Log them with MONAI's
+    handlers, e.g. ``StatsHandler(output_transform=lambda x: {**x["loss_terms"], **x["ssl_stats"]})``.
 
     Args:
         device: device to train on.
@@ -81,6 +86,8 @@ class SemiSupervisedTrainer(Trainer):
         unlabeled_data_loader: the unlabeled stream; items ``{"image"}``; required when the framework uses it.
         consistency_loss: loss between ``pred_u`` and ``ref_u`` (None: no unlabeled term).
         labeled_consistency_loss: loss between ``pred_l`` and ``ref_l`` with the label as target (None: no term).
+        branch_losses: instead of the two losses above, their per-branch copies, already made (its
+            ``num_branches`` must be the framework's).
         consistency_weight: initial ``engine.state.consistency_weight``.
         epoch_length: iterations per epoch (default: length of the labeled loader).
         image_key, label_key: keys of the batch dictionaries.
@@ -129,17 +136,28 @@ class SemiSupervisedTrainer(Trainer):
         amp_kwargs: dict | None = None,
         inferer: Inferer | None = None,
         prepare_batch: Callable = default_prepare_batch,
+        branch_losses: BranchLosses | None = None,
     ) -> None:
         if not isinstance(framework, Framework):
             raise TypeError(f"framework must be a metassl_monai.frameworks.Framework, got {type(framework).__name__}.")
+        if branch_losses is None:
+            branch_losses = BranchLosses(framework.num_branches, consistency_loss, labeled_consistency_loss)
+        elif consistency_loss is not None or labeled_consistency_loss is not None:
+            raise ValueError("pass either branch_losses or consistency_loss/labeled_consistency_loss, not both.")
+        elif branch_losses.num_branches != framework.num_branches:
+            raise ValueError(
+                f"branch_losses has {branch_losses.num_branches} branch(es) but {type(framework).__name__} has "
+                f"{framework.num_branches}."
+            )
+        name = type(framework).__name__
         if framework.uses_unlabeled and unlabeled_data_loader is None:
-            raise ValueError(f"{type(framework).__name__} needs an unlabeled_data_loader.")
-        if not framework.uses_unlabeled and consistency_loss is not None:
-            raise ValueError(f"{type(framework).__name__} has no unlabeled stream: set consistency_loss to None.")
-        if framework.uses_unlabeled and consistency_loss is None:
-            raise ValueError(f"{type(framework).__name__} needs a consistency_loss for the unlabeled stream.")
-        if labeled_consistency_loss is not None and not framework.uses_unlabeled:
-            raise ValueError(f"{type(framework).__name__} has no reference: set labeled_consistency_loss to None.")
+            raise ValueError(f"{name} needs an unlabeled_data_loader.")
+        if not framework.uses_unlabeled and branch_losses.has_unlabeled:
+            raise ValueError(f"{name} has no unlabeled stream: set consistency_loss to None.")
+        if framework.uses_unlabeled and not branch_losses.has_unlabeled:
+            raise ValueError(f"{name} needs a consistency_loss for the unlabeled stream.")
+        if branch_losses.has_labeled and not framework.uses_unlabeled:
+            raise ValueError(f"{name} has no reference: set labeled_consistency_loss to None.")
         if inferer is not None and inferer is not framework.inferer:
             raise ValueError(
                 f"inferer ({type(inferer).__name__}) is not the framework's inferer ({type(framework.inferer).__name__}):"
@@ -187,9 +205,7 @@ class SemiSupervisedTrainer(Trainer):
         self.optimizer = optimizer
         self.supervised_loss = supervised_loss
         self.unlabeled_data_loader = unlabeled_data_loader if framework.uses_unlabeled else None
-        n = framework.num_branches
-        self.consistency_losses = self._per_branch(consistency_loss, n)
-        self.labeled_consistency_losses = self._per_branch(labeled_consistency_loss, n)
+        self.branch_losses = branch_losses
         self.image_key = image_key
         self.label_key = label_key
         self.optim_set_to_none = optim_set_to_none
@@ -265,12 +281,15 @@ class SemiSupervisedTrainer(Trainer):
             else:
                 self.logger.info("random states were saved by another rank: this rank keeps its own seeds.")
 
-    @staticmethod
-    def _per_branch(loss: nn.Module | None, n: int) -> nn.ModuleList | None:
-        if loss is None:
-            return None
-        # always copies: the same object passed as both the labeled and the unlabeled loss must not share state
-        return nn.ModuleList([copy.deepcopy(loss) for _ in range(n)])
+    @property
+    def consistency_losses(self) -> nn.ModuleList | None:
+        """``branch_losses.unlabeled`` (the per-branch copies of ``consistency_loss``), or None without it."""
+        return self.branch_losses.unlabeled if self.branch_losses.has_unlabeled else None
+
+    @property
+    def labeled_consistency_losses(self) -> nn.ModuleList | None:
+        """``branch_losses.labeled`` (the per-branch copies of ``labeled_consistency_loss``), or None without it."""
+        return self.branch_losses.labeled if self.branch_losses.has_labeled else None
 
     def _next_unlabeled(self) -> dict:
         if self._unlabeled_iter is None:
@@ -313,15 +332,14 @@ class SemiSupervisedTrainer(Trainer):
         if x_u is not None:
             engine.state.output["unlabeled_image"] = x_u
 
+        losses = engine.branch_losses
         for net in engine.framework.trainable_networks():
             net.train()
-        for losses in (engine.consistency_losses, engine.labeled_consistency_losses):
-            if losses is not None:
-                losses.train()
+        losses.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
 
         def _forward_and_loss() -> None:
-            branches = engine.framework(x_l, x_u, with_labeled_reference=engine.labeled_consistency_losses is not None)
+            branches = engine.framework(x_l, x_u, with_labeled_reference=losses.has_labeled)
             engine.state.output[Keys.PRED] = branches[0].pred_l
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             weight = float(getattr(engine.state, "consistency_weight", 0.0) or 0.0)
@@ -332,12 +350,12 @@ class SemiSupervisedTrainer(Trainer):
                 sup = engine.supervised_loss(branch.pred_l, y_l).mean()
                 terms["sup" + suffix] = sup.item()
                 total = total + sup
-                if engine.consistency_losses is not None:
-                    cons_u = _call(engine.consistency_losses[i], branch.pred_u, branch.ref_u, None, x_u)
+                if losses.has_unlabeled:
+                    cons_u = _call(losses.unlabeled[i], branch.pred_u, branch.ref_u, None, x_u)
                     terms["cons_u" + suffix] = cons_u.item()
                     total = total + weight * cons_u
-                if engine.labeled_consistency_losses is not None:
-                    cons_l = _call(engine.labeled_consistency_losses[i], branch.pred_l, branch.ref_l, y_l, x_l)
+                if losses.has_labeled:
+                    cons_l = _call(losses.labeled[i], branch.pred_l, branch.ref_l, y_l, x_l)
                     terms["cons_l" + suffix] = cons_l.item()
                     total = total + weight * cons_l
             terms["loss"] = total.item()
@@ -358,5 +376,6 @@ class SemiSupervisedTrainer(Trainer):
             engine.state.output[Keys.LOSS].backward()
             engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
             engine.optimizer.step()
+        engine.state.output["ssl_stats"] = losses.stats()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output
