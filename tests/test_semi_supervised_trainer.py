@@ -589,19 +589,25 @@ def test_framework_type_checked():
             small_net(2).parameters(), lr=LR), sup_loss())
 
 
-def test_empty_unlabeled_loader_raises_clear_error():
-    with pytest.raises(ValueError, match="unlabeled data loader yields no batch"):
-        make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), loader([]), cons=SoftmaxMSELoss())
+@pytest.mark.parametrize("unlabeled", [[], unlabeled_items(1)], ids=["empty", "fewer-than-batch-drop-last"])
+def test_empty_unlabeled_loader_raises_clear_error_when_read(unlabeled):
+    # the one construction-time check is metassl_monai.data.require_batches, where the loader is configured
+    trainer = make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), loader(unlabeled, drop_last=True),
+                           cons=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match=r"^the unlabeled data loader yielded no batch\.$"):
+        trainer.run()
+    assert trainer.state.iteration == 1  # the labeled batch was read, the unlabeled one could not be
 
 
-@pytest.mark.parametrize("framework", ["supervised", "mt"])
-def test_labeled_loader_without_batches_raises_clear_error(framework):
-    # 1 labeled item, batch size 2, drop_last=True: the loader has length 0
-    labeled = loader(labeled_items(1, 2), drop_last=True)
-    unlabeled = loader(labeled_items(2, 2)) if framework == "mt" else None
-    cons = SoftmaxMSELoss() if framework == "mt" else None
-    with pytest.raises(ValueError, match="labeled data loader yields no batch.*drop_last"):
-        make_trainer(make_framework(framework, 2), labeled, unlabeled, cons=cons)
+@pytest.mark.parametrize("stream, key", [("labeled", "batch_size"), ("unlabeled", "unlabeled_batch_size")])
+def test_loaders_without_batches_are_reported_by_require_batches_naming_the_key(stream, key):
+    from metassl_monai.data import require_batches
+
+    # 1 item, batch size 2, drop_last=True: the loader has length 0
+    empty = loader(labeled_items(1, 2), drop_last=True)
+    with pytest.raises(ValueError, match=rf"^the {stream} data loader would yield no batch: {key}=2 but the {stream} "
+                                         rf"datalist has only 1 item\(s\) and drop_last=True; set {key} <= 1\.$"):
+        require_batches(empty, stream, key)
 
 
 class EmptyIterable:

@@ -79,7 +79,10 @@ class SemiSupervisedTrainer(Trainer):
     Args:
         device: device to train on.
         max_epochs: number of epochs (an epoch is ``epoch_length`` iterations).
-        train_data_loader: the labeled stream; items ``{"image", "label"}``.
+        train_data_loader: the labeled stream; items ``{"image", "label"}``. Loaders are not checked for batches
+            here: check them where they are configured, with :func:`metassl_monai.data.require_batches` (the bundles
+            do, so the message names the setting to change). An unlabeled stream that yields no batch raises a
+            ValueError when it is first read.
         framework: a :class:`~metassl_monai.frameworks.Framework` (Supervised, MeanTeacher, CPS, ...).
         optimizer: optimizer over the parameters of ``framework.trainable_networks()``.
         supervised_loss: loss of the labeled logits against the label, e.g. ``monai.losses.DiceCELoss``.
@@ -167,19 +170,6 @@ class SemiSupervisedTrainer(Trainer):
             train_data_loader = ResumableStream(train_data_loader, name="labeled")
         if framework.uses_unlabeled and isinstance(unlabeled_data_loader, DataLoader):
             unlabeled_data_loader = ResumableStream(unlabeled_data_loader, name="unlabeled")
-        streams = [("labeled", train_data_loader)]
-        if framework.uses_unlabeled:
-            streams.append(("unlabeled", unlabeled_data_loader))
-        for stream, loader in streams:
-            try:
-                empty = len(loader) == 0  # type: ignore[arg-type]
-            except TypeError:  # iterable without a length: checked when it is read
-                continue
-            if empty:
-                raise ValueError(
-                    f"the {stream} data loader yields no batch: the {stream} datalist is empty, or holds fewer "
-                    "items than the batch size with drop_last=True."
-                )
         super().__init__(
             device=device,
             max_epochs=max_epochs,
