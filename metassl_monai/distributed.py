@@ -118,17 +118,17 @@ RANK_ZERO_HANDLER_TYPES: tuple[type, ...] = (StatsHandler, TensorBoardHandler, M
 
 
 def _rank_zero_types() -> tuple[type, ...]:
-    from metassl_monai.handlers import MetricsJSONSaver, RegionTensorBoardHandler
+    from metassl_monai.handlers import MetricsJSONSaver
 
-    return RANK_ZERO_HANDLER_TYPES + (RegionTensorBoardHandler, MetricsJSONSaver)
+    return RANK_ZERO_HANDLER_TYPES + (MetricsJSONSaver,)
 
 
 def rank_zero_only(handlers: Iterable | None, types: Sequence[type] | None = None) -> list:
     """
     The ``handlers`` this rank should attach: all of them on rank 0 (or when not distributed); on other ranks the
-    ones that are not instances of ``types`` (default: loggers, TensorBoard/MLflow writers, checkpoint savers,
-    progress bars, :class:`~metassl_monai.handlers.RegionTensorBoardHandler`,
-    :class:`~metassl_monai.handlers.MetricsJSONSaver`).
+    ones that are not instances of ``types`` (default: loggers, TensorBoard writers -- every
+    ``monai.handlers.TensorBoardHandler``, :class:`~metassl_monai.handlers.RegionTensorBoardHandler` included --,
+    MLflow writers, checkpoint savers, progress bars, :class:`~metassl_monai.handlers.MetricsJSONSaver`).
     """
     handlers = [] if handlers is None else list(handlers)
     if get_rank() == 0:

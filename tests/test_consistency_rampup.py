@@ -135,3 +135,71 @@ def test_consistency_rampup_takes_over_an_existing_initial_value():
     engine.add_event_handler(Events.ITERATION_STARTED, lambda e: seen.append(e.state.consistency_weight))
     engine.run([0, 1], max_epochs=1)
     assert seen == pytest.approx([by_hand(1.0, 10, 1), by_hand(1.0, 10, 2)], rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# follow_iteration: the one helper behind the ramp-up and the Mean Teacher EMA warm-up
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("event", [Events.ITERATION_STARTED, Events.ITERATION_COMPLETED])
+@pytest.mark.parametrize("resume_at, n_more", [(0, 4), (3, 2), (7, 5)])
+@pytest.mark.parametrize("follow", [True, False])
+def test_follow_iteration_makes_a_state_scheduler_evaluate_at_the_engine_iteration(event, resume_at, n_more, follow):
+    from ignite.handlers import LambdaStateScheduler
+
+    from metassl_monai.handlers import follow_iteration
+
+    sched = LambdaStateScheduler(lambda t: 10.0 * t, param_name="p", create_new=True)
+    engine = Engine(lambda e, b: None)
+    if follow:
+        engine.add_event_handler(event, lambda e: follow_iteration(sched, e))  # before the scheduler: runs first
+    sched.attach(engine, event)
+    seen: list[float] = []
+    engine.add_event_handler(event, lambda e: seen.append(e.state.p))
+    total = resume_at + n_more
+    if resume_at:
+        engine.load_state_dict({"iteration": resume_at, "epoch_length": total, "max_epochs": 1})
+    engine.run(range(total), max_epochs=1)
+    iterations = list(range(resume_at + 1, total + 1))
+    # following the engine: value of iteration t is 10 t; the scheduler's own call counter restarts at 1 on resume
+    expected = [10.0 * t for t in iterations] if follow else [10.0 * (i + 1) for i in range(n_more)]
+    assert seen == expected
+
+
+def test_follow_iteration_rejects_an_optimizer_param_scheduler():
+    import torch
+    from ignite.handlers import LinearCyclicalScheduler
+
+    from metassl_monai.handlers import follow_iteration
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = LinearCyclicalScheduler(opt, "lr", 0.0, 1.0, cycle_size=4)
+    engine = Engine(lambda e, b: None)
+    with pytest.raises(TypeError, match="StateParamScheduler, got LinearCyclicalScheduler"):
+        follow_iteration(sched, engine)
+
+
+@pytest.mark.parametrize("resume_at", [0, 2, 5])
+def test_mean_teacher_ema_warmup_follows_the_engine_iteration_after_a_resume(resume_at):
+    import torch
+
+    from metassl_monai.frameworks import MeanTeacher
+
+    warmup, decay, start = 6, 0.9, 1.0
+    mt = MeanTeacher(torch.nn.Conv2d(1, 2, 1), ema_decay=decay, ema_warmup_iterations=warmup, ema_warmup_momentum=start)
+    engine = Engine(lambda e, b: None)
+    mt.attach(engine)
+    seen: list[tuple[int, float]] = []
+
+    @engine.on(Events.ITERATION_COMPLETED)
+    def record(e):  # registered after the EMA handler: sees the momentum this iteration's update used
+        seen.append((e.state.iteration, e.state.ema_momentum))
+
+    total = resume_at + 3
+    if resume_at:
+        engine.load_state_dict({"iteration": resume_at, "epoch_length": total, "max_epochs": 1})
+    engine.run(range(total), max_epochs=1)
+    # Ignite's EMAWarmUp by hand: mu(t) = start + (1 - decay - start) (t - 1) / (warmup - 1), clamped at 1 - decay
+    iterations = range(resume_at + 1, total + 1)
+    by_hand = [(t, max(1 - decay, start + (1 - decay - start) * (t - 1) / (warmup - 1))) for t in iterations]
+    assert [t for t, _ in seen] == [t for t, _ in by_hand]
+    assert [m for _, m in seen] == pytest.approx([m for _, m in by_hand], rel=1e-12)

@@ -107,6 +107,23 @@ def test_rank_zero_only_keeps_everything_on_rank_zero_and_drops_writers_elsewher
     assert distributed.rank_zero_only(handlers, types=[ProgressBar]) == [h for h in handlers if h is not drop[2]]
 
 
+@pytest.mark.parametrize("rank, kept", [(0, 3), (1, 1)])
+def test_tensorboard_handlers_run_on_rank_zero_only_by_their_monai_type(monkeypatch, tmp_path, rank, kept):
+    from monai.handlers import TensorBoardHandler, TensorBoardStatsHandler
+
+    from metassl_monai.handlers import RegionTensorBoardHandler
+
+    assert TensorBoardHandler in distributed.RANK_ZERO_HANDLER_TYPES
+    assert RegionTensorBoardHandler not in distributed._rank_zero_types()  # no special case: it is a TensorBoardHandler
+    ramp = ConsistencyRampUp(max_value=0.1, rampup_iterations=10)
+    handlers = [RegionTensorBoardHandler(log_dir=str(tmp_path)), ramp, TensorBoardStatsHandler(log_dir=str(tmp_path))]
+    monkeypatch.setattr(distributed, "get_rank", lambda: rank)
+    result = distributed.rank_zero_only(handlers)
+    assert len(result) == kept and ramp in result
+    for h in handlers[::2]:
+        h.close()
+
+
 def test_init_distributed_outside_torchrun_is_a_clear_error(monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from monai.inferers import Inferer, SimpleInferer
 from torch import nn
 
 from metassl_monai.frameworks import Branch, CrossPseudoSupervision, Framework, MeanTeacher, Supervised
@@ -313,3 +314,58 @@ def test_cps_references_are_the_other_network(with_ref_l, num_classes):
     # no gradient path from a branch's loss into the reference network
     (br0.pred_u.sum() + br0.ref_u.sum()).backward()
     assert a.conv.weight.grad is not None and b.conv.weight.grad is None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# inferer: given to the framework (the bundles pass @train#inferer), used for every trainable network
+# ----------------------------------------------------------------------------------------------------------------------
+class ScalingInferer(Inferer):
+    """Calls the network and multiplies its logits by ``factor``; records which networks it was given."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self.networks: list[nn.Module] = []
+
+    def __call__(self, inputs: torch.Tensor, network, *args, **kwargs) -> torch.Tensor:
+        self.networks.append(network)
+        return network(inputs, *args, **kwargs) * self.factor
+
+
+def framework_with_inferer(kind: str, inferer) -> Framework:
+    torch.manual_seed(0)
+    net = Linear1x1(1, 2)
+    if kind == "supervised":
+        return Supervised(net, inferer=inferer)
+    if kind == "mt":
+        return MeanTeacher(net, noise_std=0.0, inferer=inferer)
+    torch.manual_seed(1)
+    return CrossPseudoSupervision(net, Linear1x1(1, 2), inferer=inferer)
+
+
+@pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
+def test_default_inferer_is_a_plain_forward_pass(kind):
+    fw = framework_with_inferer(kind, None)
+    assert isinstance(fw.inferer, SimpleInferer)
+    x_l, x_u = data()
+    branch = fw(x_l, x_u)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(branch.pred_l, fw.network.conv(x_l), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("factor", [3.0, -0.5])
+@pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
+def test_framework_calls_its_trainable_networks_through_the_given_inferer(kind, factor):
+    inferer = ScalingInferer(factor)
+    fw = framework_with_inferer(kind, inferer)
+    assert fw.inferer is inferer
+    x_l, x_u = data()
+    branches = fw(x_l, x_u)
+    assert inferer.networks == fw.trainable_networks()  # one call per trainable network, the teacher not included
+    with torch.no_grad():
+        expected_l = [net.conv(x_l) * factor for net in fw.trainable_networks()]
+        for branch, exp in zip(branches, expected_l):
+            torch.testing.assert_close(branch.pred_l, exp, rtol=1e-6, atol=1e-6)
+        if kind == "mt":  # the teacher (no gradient) is called directly, not through the inferer
+            torch.testing.assert_close(branches[0].ref_u, fw.teacher.conv(x_u), rtol=0, atol=0)
+        if kind == "cps":  # each reference is the other network's output through the inferer
+            torch.testing.assert_close(branches[0].ref_u, fw.network_b.conv(x_u) * factor, rtol=1e-6, atol=1e-6)

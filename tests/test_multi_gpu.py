@@ -32,8 +32,8 @@ LA_TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch
 RANK_DUMP = {
     "finalize": [
         "$torch.save({'framework': @framework.state_dict(), "
-        "'consistency': @train#trainer.consistency_losses.state_dict(), "
-        "'labeled_consistency': (@train#trainer.labeled_consistency_losses or torch.nn.ModuleList()).state_dict(), "
+        "'consistency': @train#branch_losses.unlabeled.state_dict(), "
+        "'labeled_consistency': @train#branch_losses.labeled.state_dict(), "
         "'labeled_shard': list(iter(@train#sampler)), 'unlabeled_shard': list(iter(@train#unlabeled_sampler)), "
         "'iteration': @train#trainer.state.iteration}, "
         "@output_dir + '/rank' + str(dist.get_rank()) + '.pt')",

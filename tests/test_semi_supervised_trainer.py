@@ -589,19 +589,25 @@ def test_framework_type_checked():
             small_net(2).parameters(), lr=LR), sup_loss())
 
 
-def test_empty_unlabeled_loader_raises_clear_error():
-    with pytest.raises(ValueError, match="unlabeled data loader yields no batch"):
-        make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), loader([]), cons=SoftmaxMSELoss())
+@pytest.mark.parametrize("unlabeled", [[], unlabeled_items(1)], ids=["empty", "fewer-than-batch-drop-last"])
+def test_empty_unlabeled_loader_raises_clear_error_when_read(unlabeled):
+    # the one construction-time check is metassl_monai.data.require_batches, where the loader is configured
+    trainer = make_trainer(make_framework("mt", 2), loader(labeled_items(2, 2)), loader(unlabeled, drop_last=True),
+                           cons=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match=r"^the unlabeled data loader yielded no batch\.$"):
+        trainer.run()
+    assert trainer.state.iteration == 1  # the labeled batch was read, the unlabeled one could not be
 
 
-@pytest.mark.parametrize("framework", ["supervised", "mt"])
-def test_labeled_loader_without_batches_raises_clear_error(framework):
-    # 1 labeled item, batch size 2, drop_last=True: the loader has length 0
-    labeled = loader(labeled_items(1, 2), drop_last=True)
-    unlabeled = loader(labeled_items(2, 2)) if framework == "mt" else None
-    cons = SoftmaxMSELoss() if framework == "mt" else None
-    with pytest.raises(ValueError, match="labeled data loader yields no batch.*drop_last"):
-        make_trainer(make_framework(framework, 2), labeled, unlabeled, cons=cons)
+@pytest.mark.parametrize("stream, key", [("labeled", "batch_size"), ("unlabeled", "unlabeled_batch_size")])
+def test_loaders_without_batches_are_reported_by_require_batches_naming_the_key(stream, key):
+    from metassl_monai.data import require_batches
+
+    # 1 item, batch size 2, drop_last=True: the loader has length 0
+    empty = loader(labeled_items(1, 2), drop_last=True)
+    with pytest.raises(ValueError, match=rf"^the {stream} data loader would yield no batch: {key}=2 but the {stream} "
+                                         rf"datalist has only 1 item\(s\) and drop_last=True; set {key} <= 1\.$"):
+        require_batches(empty, stream, key)
 
 
 class EmptyIterable:
@@ -642,6 +648,81 @@ def test_custom_keys():
     )
     trainer.run()
     torch.testing.assert_close(trainer.state.output["label"], stack(items)["seg"])
+
+
+def test_prepare_batch_hook_is_called_on_both_streams():
+    calls = []
+
+    def prepare(batch, device, non_blocking, **kwargs):
+        calls.append(sorted(batch.keys()))
+        image = batch["image"].to(device) * 2
+        return image, (batch["label"].to(device) if "label" in batch else None)
+
+    items = labeled_items(2, 2)
+    fw = make_framework("mt", 2)
+    trainer = SemiSupervisedTrainer(
+        "cpu", 1, loader(items), fw, torch.optim.SGD(fw.network.parameters(), lr=LR), sup_loss(),
+        unlabeled_data_loader=loader(unlabeled_items(2)), consistency_loss=SoftmaxMSELoss(), prepare_batch=prepare,
+    )
+    trainer.run()
+    assert calls[:2] == [["image", "label"], ["image"]]
+    torch.testing.assert_close(trainer.state.output["image"], stack(items)["image"] * 2)
+
+
+@pytest.mark.parametrize("kind", ["supervised", "mt", "cps"])
+def test_trainer_reads_the_framework_inferer_and_leaves_the_framework_alone(kind):
+    from monai.inferers import SimpleInferer
+
+    fw = make_framework(kind, 2)
+    own = fw.inferer
+    unl = loader(unlabeled_items(2)) if kind != "supervised" else None
+    cons = SoftmaxMSELoss() if kind != "supervised" else None
+    trainer = make_trainer(fw, loader(labeled_items(2, 2)), unl, cons=cons)
+    assert trainer.inferer is own and fw.inferer is own
+    params = [p for net in fw.trainable_networks() for p in net.parameters()]
+    args = ("cpu", 1, loader(labeled_items(2, 2)), fw, torch.optim.SGD(params, lr=LR), sup_loss())
+    kwargs = {"unlabeled_data_loader": unl, "consistency_loss": cons}
+    assert SemiSupervisedTrainer(*args, **kwargs, inferer=own).inferer is own  # the framework's own: accepted
+    with pytest.raises(ValueError, match=r"is not the framework's inferer .* pass it to the framework instead"):
+        SemiSupervisedTrainer(*args, **kwargs, inferer=SimpleInferer())
+    assert fw.inferer is own
+
+
+@pytest.mark.parametrize("kind, lab_cons", [("mt", False), ("mt", True), ("cps", False), ("cps", True)])
+def test_branch_losses_given_are_the_ones_trained_and_equal_to_plain_losses(kind, lab_cons):
+    from metassl_monai.losses import BranchLosses
+
+    items, unl = labeled_items(4, 3), unlabeled_items(4)
+    make = lambda: HeterogeneousLoss(3) if lab_cons else None  # noqa: E731
+    fw_a, fw_b = make_framework(kind, 3), make_framework(kind, 3)
+    owner = BranchLosses(fw_b.num_branches, HeterogeneousLoss(3), make())
+    plain = make_trainer(fw_a, loader(items), loader(unl), cons=HeterogeneousLoss(3), lab_cons=make(), weight=0.5)
+    params = [p for net in fw_b.trainable_networks() for p in net.parameters()]
+    given = SemiSupervisedTrainer("cpu", 1, loader(items), fw_b, torch.optim.SGD(params, lr=LR), sup_loss(),
+                                  unlabeled_data_loader=loader(unl), branch_losses=owner, consistency_weight=0.5)
+    assert given.branch_losses is owner and given.consistency_losses is owner.unlabeled
+    assert (given.labeled_consistency_losses is owner.labeled) if lab_cons else given.labeled_consistency_losses is None
+    plain.run()
+    given.run()
+    assert given.state.output["loss_terms"] == plain.state.output["loss_terms"]  # the same computation, bitwise
+    for a, b in zip(plain.branch_losses.state_dict().values(), owner.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_branch_losses_are_checked_against_the_framework():
+    from metassl_monai.losses import BranchLosses
+
+    fw = make_framework("cps", 2)
+    params = [p for net in fw.trainable_networks() for p in net.parameters()]
+    args = ("cpu", 1, loader(labeled_items(2, 2)), fw, torch.optim.SGD(params, lr=LR), sup_loss())
+    unl = loader(unlabeled_items(2))
+    with pytest.raises(ValueError, match=r"branch_losses has 1 branch\(es\) but CrossPseudoSupervision has 2"):
+        SemiSupervisedTrainer(*args, unlabeled_data_loader=unl, branch_losses=BranchLosses(1, SoftmaxMSELoss()))
+    with pytest.raises(ValueError, match="either branch_losses or consistency_loss/labeled_consistency_loss"):
+        SemiSupervisedTrainer(*args, unlabeled_data_loader=unl, branch_losses=BranchLosses(2, SoftmaxMSELoss()),
+                              consistency_loss=SoftmaxMSELoss())
+    with pytest.raises(ValueError, match="needs a consistency_loss for the unlabeled stream"):
+        SemiSupervisedTrainer(*args, unlabeled_data_loader=unl, branch_losses=BranchLosses(2))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

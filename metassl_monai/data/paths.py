@@ -25,7 +25,8 @@ def require_batches(loader, stream: str, batch_size_key: str, hint: str = ""):
 
     The bundles call it on their training loaders so that an empty stream (e.g. ``unlabeled_batch_size`` larger than the
     unlabeled datalist, with ``drop_last=True``) fails when the trainer is built, with the config key in the message,
-    instead of as a StopIteration on the first iteration.
+    instead of as a StopIteration on the first iteration. It is the only such check:
+    :class:`~metassl_monai.engines.SemiSupervisedTrainer` does not check its loaders' lengths itself.
 
     Args:
         loader: a ``torch.utils.data.DataLoader`` (anything with ``__len__``, ``batch_size``, ``dataset``).

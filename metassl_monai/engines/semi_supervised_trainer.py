@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from monai.engines import Trainer
-from monai.engines.utils import IterationEvents
-from monai.inferers import Inferer, SimpleInferer
+from monai.engines.utils import IterationEvents, default_prepare_batch
+from monai.inferers import Inferer
 from monai.utils.enums import CommonKeys as Keys
 from torch import nn
 from torch.optim.optimizer import Optimizer
@@ -24,6 +23,7 @@ from torch.utils.data import DataLoader
 from metassl_monai.engines.random_state import get_random_states, set_random_states
 from metassl_monai.engines.streams import ResumableStream
 from metassl_monai.frameworks.base import Framework
+from metassl_monai.losses.branch import BranchLosses
 
 __all__ = ["SemiSupervisedTrainer"]
 
@@ -53,8 +53,10 @@ class SemiSupervisedTrainer(Trainer):
     Consistency losses take ``(pred_logits, ref_logits, target=None)``. Each branch gets its *own deep copy* of
     them (the objects passed in are left untouched), so stateful losses (the adaptive thresholds of
     :class:`~metassl_monai.losses.HeterogeneousLoss`) are kept
-    per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies live in
-    :attr:`consistency_losses` and :attr:`labeled_consistency_losses` (``nn.ModuleList``; include them in checkpoints).
+    per network, and separately for the labeled and unlabeled terms, as the MetaSSL code does. Those copies are
+    owned by a :class:`~metassl_monai.losses.BranchLosses` module, :attr:`branch_losses`: pass one (the bundles
+    create it in ``train#branch_losses`` and checkpoint its ``unlabeled``/``labeled`` lists), or pass the plain
+    losses and the trainer creates it.
 
     **Resuming.** Both streams are read through :class:`~metassl_monai.engines.streams.ResumableStream` (when
     they are ``DataLoader`` s), which owns their shuffling and worker seeds. :meth:`state_dict` adds to Ignite's
@@ -68,19 +70,27 @@ class SemiSupervisedTrainer(Trainer):
     everything the run needs.
 
     ``engine.state.output`` holds ``image``, ``label``, ``pred`` (labeled logits of the first branch), ``loss``
-    (a 0-dim tensor) and ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
-    ``_b`` for the second branch), plus ``unlabeled_image`` when the unlabeled stream is used.
+    (a 0-dim tensor), ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
+    ``_b`` for the second branch) and ``ssl_stats`` (a dict of floats: what the consistency losses computed, e.g.
+    adaptive thresholds, region fractions, predicted quality; see :meth:`~metassl_monai.losses.BranchLosses.stats`;
+    empty without such losses), plus ``unlabeled_image`` when the unlabeled stream is used. Log them with MONAI's
+    handlers, e.g. ``StatsHandler(output_transform=lambda x: {**x["loss_terms"], **x["ssl_stats"]})``.
 
     Args:
         device: device to train on.
         max_epochs: number of epochs (an epoch is ``epoch_length`` iterations).
-        train_data_loader: the labeled stream; items ``{"image", "label"}``.
+        train_data_loader: the labeled stream; items ``{"image", "label"}``. Loaders are not checked for batches
+            here: check them where they are configured, with :func:`metassl_monai.data.require_batches` (the bundles
+            do, so the message names the setting to change). An unlabeled stream that yields no batch raises a
+            ValueError when it is first read.
         framework: a :class:`~metassl_monai.frameworks.Framework` (Supervised, MeanTeacher, CPS, ...).
         optimizer: optimizer over the parameters of ``framework.trainable_networks()``.
         supervised_loss: loss of the labeled logits against the label, e.g. ``monai.losses.DiceCELoss``.
         unlabeled_data_loader: the unlabeled stream; items ``{"image"}``; required when the framework uses it.
         consistency_loss: loss between ``pred_u`` and ``ref_u`` (None: no unlabeled term).
         labeled_consistency_loss: loss between ``pred_l`` and ``ref_l`` with the label as target (None: no term).
+        branch_losses: instead of the two losses above, their per-branch copies, already made (its
+            ``num_branches`` must be the framework's).
         consistency_weight: initial ``engine.state.consistency_weight``.
         epoch_length: iterations per epoch (default: length of the labeled loader).
         image_key, label_key: keys of the batch dictionaries.
@@ -88,8 +98,16 @@ class SemiSupervisedTrainer(Trainer):
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
         train_handlers, key_train_metric, additional_metrics, postprocessing, non_blocking, amp_kwargs, to_kwargs,
         event_names, event_to_attr, decollate: as in :class:`monai.engines.SupervisedTrainer`.
-        inferer: how the framework calls its networks during training (the bundle property ``train#inferer``);
-            default :class:`monai.inferers.SimpleInferer`, a plain forward pass.
+        prepare_batch: ``prepare_batch(batch, device, non_blocking, **to_kwargs)`` → ``(image, label)``, called as
+            in :class:`monai.engines.SupervisedTrainer` on the labeled batch and on the unlabeled batch (whose label,
+            ``None`` for :func:`monai.engines.utils.default_prepare_batch`, is ignored). ``image_key``/``label_key``
+            other than ``"image"``/``"label"`` are copied to those keys before the call.
+        inferer: optional, only checked: how the framework calls its networks is the framework's ``inferer``
+            (given to the framework, e.g. ``"inferer": "@train#inferer"`` in the bundle configs); :attr:`inferer`
+            is that object. When given, it must be the framework's own.
+
+    Raises:
+        ValueError: ``inferer`` is not the framework's inferer (the trainer does not change the framework).
     """
 
     def __init__(
@@ -120,41 +138,45 @@ class SemiSupervisedTrainer(Trainer):
         to_kwargs: dict | None = None,
         amp_kwargs: dict | None = None,
         inferer: Inferer | None = None,
+        prepare_batch: Callable = default_prepare_batch,
+        branch_losses: BranchLosses | None = None,
     ) -> None:
         if not isinstance(framework, Framework):
             raise TypeError(f"framework must be a metassl_monai.frameworks.Framework, got {type(framework).__name__}.")
+        if branch_losses is None:
+            branch_losses = BranchLosses(framework.num_branches, consistency_loss, labeled_consistency_loss)
+        elif consistency_loss is not None or labeled_consistency_loss is not None:
+            raise ValueError("pass either branch_losses or consistency_loss/labeled_consistency_loss, not both.")
+        elif branch_losses.num_branches != framework.num_branches:
+            raise ValueError(
+                f"branch_losses has {branch_losses.num_branches} branch(es) but {type(framework).__name__} has "
+                f"{framework.num_branches}."
+            )
+        name = type(framework).__name__
         if framework.uses_unlabeled and unlabeled_data_loader is None:
-            raise ValueError(f"{type(framework).__name__} needs an unlabeled_data_loader.")
-        if not framework.uses_unlabeled and consistency_loss is not None:
-            raise ValueError(f"{type(framework).__name__} has no unlabeled stream: set consistency_loss to None.")
-        if framework.uses_unlabeled and consistency_loss is None:
-            raise ValueError(f"{type(framework).__name__} needs a consistency_loss for the unlabeled stream.")
-        if labeled_consistency_loss is not None and not framework.uses_unlabeled:
-            raise ValueError(f"{type(framework).__name__} has no reference: set labeled_consistency_loss to None.")
+            raise ValueError(f"{name} needs an unlabeled_data_loader.")
+        if not framework.uses_unlabeled and branch_losses.has_unlabeled:
+            raise ValueError(f"{name} has no unlabeled stream: set consistency_loss to None.")
+        if framework.uses_unlabeled and not branch_losses.has_unlabeled:
+            raise ValueError(f"{name} needs a consistency_loss for the unlabeled stream.")
+        if branch_losses.has_labeled and not framework.uses_unlabeled:
+            raise ValueError(f"{name} has no reference: set labeled_consistency_loss to None.")
+        if inferer is not None and inferer is not framework.inferer:
+            raise ValueError(
+                f"inferer ({type(inferer).__name__}) is not the framework's inferer ({type(framework.inferer).__name__}):"
+                f" pass it to the framework instead, e.g. {type(framework).__name__}(..., inferer=...)."
+            )
         if isinstance(train_data_loader, DataLoader):
             train_data_loader = ResumableStream(train_data_loader, name="labeled")
         if framework.uses_unlabeled and isinstance(unlabeled_data_loader, DataLoader):
             unlabeled_data_loader = ResumableStream(unlabeled_data_loader, name="unlabeled")
-        streams = [("labeled", train_data_loader)]
-        if framework.uses_unlabeled:
-            streams.append(("unlabeled", unlabeled_data_loader))
-        for stream, loader in streams:
-            try:
-                empty = len(loader) == 0  # type: ignore[arg-type]
-            except TypeError:  # iterable without a length: checked when it is read
-                continue
-            if empty:
-                raise ValueError(
-                    f"the {stream} data loader yields no batch: the {stream} datalist is empty, or holds fewer "
-                    "items than the batch size with drop_last=True."
-                )
         super().__init__(
             device=device,
             max_epochs=max_epochs,
             data_loader=train_data_loader,
             epoch_length=epoch_length,
             non_blocking=non_blocking,
-            prepare_batch=lambda *a, **k: a[0],  # batches are split by key in _iteration
+            prepare_batch=prepare_batch,
             iteration_update=None,
             postprocessing=postprocessing,
             key_metric=key_train_metric,
@@ -168,15 +190,12 @@ class SemiSupervisedTrainer(Trainer):
             amp_kwargs=amp_kwargs,
         )
         self.framework = framework
-        self.inferer = SimpleInferer() if inferer is None else inferer
-        framework.inferer = self.inferer
+        self.inferer = framework.inferer
         self.network = framework.network
         self.optimizer = optimizer
         self.supervised_loss = supervised_loss
         self.unlabeled_data_loader = unlabeled_data_loader if framework.uses_unlabeled else None
-        n = framework.num_branches
-        self.consistency_losses = self._per_branch(consistency_loss, n)
-        self.labeled_consistency_losses = self._per_branch(labeled_consistency_loss, n)
+        self.branch_losses = branch_losses
         self.image_key = image_key
         self.label_key = label_key
         self.optim_set_to_none = optim_set_to_none
@@ -252,12 +271,15 @@ class SemiSupervisedTrainer(Trainer):
             else:
                 self.logger.info("random states were saved by another rank: this rank keeps its own seeds.")
 
-    @staticmethod
-    def _per_branch(loss: nn.Module | None, n: int) -> nn.ModuleList | None:
-        if loss is None:
-            return None
-        # always copies: the same object passed as both the labeled and the unlabeled loss must not share state
-        return nn.ModuleList([copy.deepcopy(loss) for _ in range(n)])
+    @property
+    def consistency_losses(self) -> nn.ModuleList | None:
+        """``branch_losses.unlabeled`` (the per-branch copies of ``consistency_loss``), or None without it."""
+        return self.branch_losses.unlabeled if self.branch_losses.has_unlabeled else None
+
+    @property
+    def labeled_consistency_losses(self) -> nn.ModuleList | None:
+        """``branch_losses.labeled`` (the per-branch copies of ``labeled_consistency_loss``), or None without it."""
+        return self.branch_losses.labeled if self.branch_losses.has_labeled else None
 
     def _next_unlabeled(self) -> dict:
         if self._unlabeled_iter is None:
@@ -274,33 +296,40 @@ class SemiSupervisedTrainer(Trainer):
     def _start_unlabeled_pass(self) -> None:
         self._unlabeled_iter = iter(self.unlabeled_data_loader)  # type: ignore[arg-type]
 
-    def _to_device(self, batch: dict, key: str) -> torch.Tensor:
-        if not isinstance(batch, dict) or key not in batch:
-            got = sorted(batch.keys()) if isinstance(batch, dict) else type(batch).__name__
-            raise KeyError(f"batch has no key '{key}' (it has {got}).")
-        return batch[key].to(self.state.device, non_blocking=self.non_blocking, **self.to_kwargs)
+    def _prepare(self, batch: dict, keys: tuple[str, ...]) -> tuple:
+        """``self.prepare_batch`` on ``batch`` after checking it holds ``keys`` (image key, then label key).
+
+        Raises:
+            KeyError: when ``batch`` is not a dict holding every key of ``keys``; the message names the key.
+        """
+        for key in keys:
+            if not isinstance(batch, dict) or key not in batch:
+                got = sorted(batch.keys()) if isinstance(batch, dict) else type(batch).__name__
+                raise KeyError(f"batch has no key '{key}' (it has {got}).")
+        common = (Keys.IMAGE, Keys.LABEL)[: len(keys)]
+        if tuple(keys) != common:
+            batch = {**batch, **{c: batch[k] for c, k in zip(common, keys)}}
+        return self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)
 
     def _iteration(self, engine: SemiSupervisedTrainer, batchdata: dict) -> dict:  # type: ignore[override]
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
-        x_l = engine._to_device(batchdata, engine.image_key)
-        y_l = engine._to_device(batchdata, engine.label_key)
+        x_l, y_l = engine._prepare(batchdata, (engine.image_key, engine.label_key))
         x_u = None
         if engine.unlabeled_data_loader is not None:
-            x_u = engine._to_device(engine._next_unlabeled(), engine.image_key)
+            x_u = engine._prepare(engine._next_unlabeled(), (engine.image_key,))[0]
         engine.state.output = {Keys.IMAGE: x_l, Keys.LABEL: y_l}
         if x_u is not None:
             engine.state.output["unlabeled_image"] = x_u
 
+        losses = engine.branch_losses
         for net in engine.framework.trainable_networks():
             net.train()
-        for losses in (engine.consistency_losses, engine.labeled_consistency_losses):
-            if losses is not None:
-                losses.train()
+        losses.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
 
         def _forward_and_loss() -> None:
-            branches = engine.framework(x_l, x_u, with_labeled_reference=engine.labeled_consistency_losses is not None)
+            branches = engine.framework(x_l, x_u, with_labeled_reference=losses.has_labeled)
             engine.state.output[Keys.PRED] = branches[0].pred_l
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             weight = float(getattr(engine.state, "consistency_weight", 0.0) or 0.0)
@@ -311,12 +340,12 @@ class SemiSupervisedTrainer(Trainer):
                 sup = engine.supervised_loss(branch.pred_l, y_l).mean()
                 terms["sup" + suffix] = sup.item()
                 total = total + sup
-                if engine.consistency_losses is not None:
-                    cons_u = _call(engine.consistency_losses[i], branch.pred_u, branch.ref_u, None, x_u)
+                if losses.has_unlabeled:
+                    cons_u = _call(losses.unlabeled[i], branch.pred_u, branch.ref_u, None, x_u)
                     terms["cons_u" + suffix] = cons_u.item()
                     total = total + weight * cons_u
-                if engine.labeled_consistency_losses is not None:
-                    cons_l = _call(engine.labeled_consistency_losses[i], branch.pred_l, branch.ref_l, y_l, x_l)
+                if losses.has_labeled:
+                    cons_l = _call(losses.labeled[i], branch.pred_l, branch.ref_l, y_l, x_l)
                     terms["cons_l" + suffix] = cons_l.item()
                     total = total + weight * cons_l
             terms["loss"] = total.item()
@@ -337,5 +366,6 @@ class SemiSupervisedTrainer(Trainer):
             engine.state.output[Keys.LOSS].backward()
             engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
             engine.optimizer.step()
+        engine.state.output["ssl_stats"] = losses.stats()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output

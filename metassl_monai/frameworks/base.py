@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from monai.inferers import Inferer, SimpleInferer
 from torch import nn
 
 __all__ = ["Branch", "Framework"]
@@ -38,18 +39,22 @@ class Framework(nn.Module):
     A semi-supervised framework: given a labeled and an unlabeled batch, produce (prediction, reference) pairs.
     It knows nothing about losses. Subclasses set :attr:`num_branches` and :attr:`uses_unlabeled` and implement
     :meth:`forward`. :attr:`network` is the network used for validation, inference and the exported model.
+
+    Args:
+        network: the network validated, exported and (for most frameworks) trained.
+        inferer: how :meth:`run` calls a trainable network during training (the bundle property ``train#inferer``);
+            default :class:`monai.inferers.SimpleInferer`, a plain forward pass. The trainer reads it from here.
     """
 
     num_branches: int = 1
     uses_unlabeled: bool = True
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: nn.Module, inferer: Inferer | None = None) -> None:
         super().__init__()
         self.network = network
         self._ddp: dict[int, nn.Module] = {}  # plain dict: the wrappers are not submodules (state_dict unchanged)
-        #: how :meth:`run` calls a network, e.g. ``monai.inferers.SimpleInferer()`` (set by the trainer's
-        #: ``inferer``); ``None`` calls it directly.
-        self.inferer = None
+        #: how :meth:`run` calls a network (an Inferer is not an ``nn.Module``: the state_dict is unchanged)
+        self.inferer: Inferer = SimpleInferer() if inferer is None else inferer
 
     def distribute(self, **ddp_kwargs) -> Framework:
         """
@@ -90,11 +95,10 @@ class Framework(nn.Module):
 
     def run(self, network: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """
-        ``network(x)`` (through :attr:`inferer` when set, and through the network's DDP wrapper after
-        :meth:`distribute`); frameworks call their networks this way.
+        ``inferer(x, network)`` (through the network's DDP wrapper after :meth:`distribute`); frameworks call their
+        trainable networks this way.
         """
-        net = self._ddp.get(id(network), network)
-        return net(x) if self.inferer is None else self.inferer(x, net)
+        return self.inferer(x, self._ddp.get(id(network), network))
 
     def trainable_networks(self) -> list[nn.Module]:
         """The networks the optimizer updates (put in train mode each iteration)."""

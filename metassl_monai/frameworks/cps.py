@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import torch
+from monai.inferers import Inferer
 from torch import nn
 
 from .base import Branch, Framework, split_batch
@@ -17,13 +18,13 @@ class CrossPseudoSupervision(Framework):
     Two differently initialised networks see ``cat([labeled, unlabeled])``; branch 0 trains ``network`` with
     ``network_b``'s detached logits as reference, branch 1 the other way round. One optimizer over both parameter
     sets is equivalent to the reference code's two SGD optimizers (same hyper-parameters, disjoint parameters).
-    ``network`` is the one validated and exported.
+    ``network`` is the one validated and exported; ``inferer`` as in :class:`~metassl_monai.frameworks.Framework`.
     """
 
     num_branches = 2
 
-    def __init__(self, network: nn.Module, network_b: nn.Module) -> None:
-        super().__init__(network)
+    def __init__(self, network: nn.Module, network_b: nn.Module, inferer: Inferer | None = None) -> None:
+        super().__init__(network, inferer=inferer)
         if network_b is network:
             raise ValueError("CPS needs two distinct networks.")
         self.network_b = network_b

@@ -7,7 +7,10 @@ from __future__ import annotations
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import EMAHandler
+from monai.inferers import Inferer
 from torch import nn
+
+from metassl_monai.handlers.iteration import follow_iteration
 
 from .base import Branch, Framework, split_batch
 
@@ -36,6 +39,8 @@ class MeanTeacher(Framework):
         noise_std: standard deviation of the teacher's input noise (0 disables it).
         noise_clip: the noise is clamped to ``[-noise_clip, noise_clip]``.
         teacher_train_mode: see above.
+        inferer: how the student is called (see :class:`~metassl_monai.frameworks.Framework`); the teacher, which
+            gets no gradient, is called directly.
     """
 
     def __init__(
@@ -47,8 +52,9 @@ class MeanTeacher(Framework):
         noise_std: float = 0.1,
         noise_clip: float = 0.2,
         teacher_train_mode: bool = True,
+        inferer: Inferer | None = None,
     ) -> None:
-        super().__init__(network)
+        super().__init__(network, inferer=inferer)
         if not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}.")
         self.teacher_train_mode = bool(teacher_train_mode)
@@ -68,15 +74,15 @@ class MeanTeacher(Framework):
         super().attach(engine)
         if self.ema._momentum_lambda_obj is not None:
             # registered before the EMA handler's momentum scheduler, so it runs first: the warm-up follows the
-            # engine's iteration (restored from a checkpoint on resume) instead of the scheduler's private call
-            # counter, which would restart the warm-up -- and reset the teacher to the student -- after a resume
+            # engine's iteration (restored from a checkpoint on resume); restarting it after a resume would reset
+            # the teacher to the student
             engine.add_event_handler(Events.ITERATION_COMPLETED, self._sync_ema_warmup)
         self.ema.attach(engine, name="ema_momentum", event=Events.ITERATION_COMPLETED, warn_if_exists=False)
 
     def _sync_ema_warmup(self, engine: Engine) -> None:
-        scheduler = getattr(self.ema, "momentum_scheduler", None)
+        scheduler = getattr(self.ema, "momentum_scheduler", None)  # created by self.ema.attach
         if scheduler is not None:
-            scheduler.event_index = int(engine.state.iteration) - 1
+            follow_iteration(scheduler, engine)
 
     def forward(
         self, labeled: torch.Tensor, unlabeled: torch.Tensor | None, with_labeled_reference: bool = False

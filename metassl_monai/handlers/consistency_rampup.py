@@ -12,6 +12,8 @@ import math
 from ignite.engine import Engine, Events
 from ignite.handlers import LambdaStateScheduler
 
+from metassl_monai.handlers.iteration import follow_iteration
+
 __all__ = ["SigmoidRampUp", "ConsistencyRampUp"]
 
 
@@ -53,9 +55,7 @@ class ConsistencyRampUp(LambdaStateScheduler):
         super().__init__(SigmoidRampUp(max_value, rampup_iterations), param_name=param_name, create_new=True)
 
     def __call__(self, engine: Engine) -> None:
-        # follow the engine's iteration rather than counting calls, so a resumed run (whose trainer restored its
-        # iteration from a checkpoint) continues the ramp where it was instead of restarting it
-        self.event_index = int(engine.state.iteration) - 1
+        follow_iteration(self, engine)  # a resumed run continues the ramp where it was instead of restarting it
         super().__call__(engine)
 
     def attach(self, engine: Engine, event: Events = Events.ITERATION_STARTED) -> None:  # type: ignore[override]

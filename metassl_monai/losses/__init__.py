@@ -1,5 +1,6 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
+from .branch import BranchLosses
 from .combined import WeightedSumLoss
 from .consistency import PseudoLabelCrossEntropyLoss, PseudoLabelDiceCELoss, SoftmaxMSELoss, weighted_sample_mean
 from .heterogeneous import REGION_NAMES, HeterogeneousLoss
@@ -7,6 +8,7 @@ from .quality import QualityAwareRegularizationLoss, QualityWeightedLoss, qualit
 from .weights import exp_weights, ratio_weights
 
 __all__ = [
+    "BranchLosses",
     "HeterogeneousLoss",
     "REGION_NAMES",
     "PseudoLabelCrossEntropyLoss",
