@@ -216,10 +216,14 @@ def compose_configs(check: bool = False) -> list[str]:
     return changed
 
 
-def main() -> None:
-    fire.Fire({"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
-               "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
-               "compose_configs": compose_configs})
+COMMANDS = {"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
+            "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
+            "compose_configs": compose_configs}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m metassl_monai COMMAND ...`` (``argv``: the arguments, default ``sys.argv[1:]``)."""
+    fire.Fire(COMMANDS, command=argv, name="metassl_monai")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bundle_runner import REAL_ACDC
 
 from metassl_monai.data.acdc import (
     SSL4MIS_LABELED_SLICES,
@@ -17,7 +18,6 @@ from metassl_monai.data.acdc import (
 )
 from metassl_monai.data.synthetic import make_acdc_like_dataset
 
-REAL_ACDC = Path(__file__).resolve().parents[2] / "shared/data/ACDC"
 
 
 def slice_names(patient: str, frames=(1, 2), n_slices: int = 3) -> list[str]:

@@ -191,11 +191,11 @@ def test_shipped_model_on_real_validation(tmp_path):
 
 
 def test_configs_define_the_workflow_ids():
-    """`run` and `training` are the same workflow; evaluate.json adds `evaluating`; JSON is zoo-formatted."""
+    """`training` is `%run` (the same workflow); evaluate.json adds `evaluating`; JSON is zoo-formatted."""
     from monai.bundle import ConfigParser
 
     train = ConfigParser.load_config_file(CONFIGS / "train.json")
-    assert train["run"] == train["training"]
+    assert train["training"] == "%run" and train["run"][-1] == "$@train#trainer.run()"  # one list, reused by macro
     assert {"initialize", "finalize", "network_def", "network", "optimizer", "train", "validate"} <= set(train)
     evaluate = ConfigParser.load_config_file(CONFIGS / "evaluate.json")
     assert evaluate["run"] == evaluate["evaluating"]

@@ -214,11 +214,11 @@ def test_missing_listed_case_is_named(dataset, tmp_path):
 
 
 def test_configs_define_the_workflow_ids_and_paper_defaults():
-    """`run` == `training`; evaluate.json adds `evaluating`; the GPU defaults are the paper's; zoo JSON format."""
+    """`training` is `%run`; evaluate.json adds `evaluating`; the GPU defaults are the paper's; zoo JSON format."""
     from monai.bundle import ConfigParser
 
     train = ConfigParser.load_config_file(CONFIGS / "train.json")
-    assert train["run"] == train["training"]
+    assert train["training"] == "%run" and train["run"][-1] == "$@train#trainer.run()"  # one list, reused by macro
     assert {"initialize", "finalize", "network_def", "network", "optimizer", "train", "validate"} <= set(train)
     assert train["network_def"]["_target_"] == "VNet"
     parsed = ConfigParser(train)  # patch and batch sizes are read through MONAI Label's displayable_configs

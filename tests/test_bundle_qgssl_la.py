@@ -98,7 +98,8 @@ def test_configs_are_zoo_formatted_and_3d():
     from monai.bundle import ConfigParser
 
     train = ConfigParser.load_config_file(CONFIGS / "train.json")
-    assert train["quality_predictor_def"]["spatial_dims"] == 3 and train["network_def"]["_target_"] == "VNet"
+    assert ConfigParser(train).get_parsed_content("quality_predictor_def#spatial_dims") == 3  # len(quality_patch_size)
+    assert train["network_def"]["_target_"] == "VNet"
     assert train["ssl_losses"]["plqw_metassl"]["unlabeled"]["base_loss"]["threshold_max"] == 0.9
     for path in sorted(CONFIGS.glob("*.json")):
         text = path.read_text()

@@ -4,7 +4,8 @@
 Resume after a crash, through `python -m monai.bundle` as a user runs it: a training run killed with SIGKILL
 mid-way and resumed with ``--resume true`` from its last checkpoint ends with the same weights, EMA teacher,
 optimizer state and MetaSSL thresholds as an uninterrupted run of the same seed; and a finished run's directory is
-never silently overwritten.
+never silently overwritten. The runs that are killed are real ``python -m monai.bundle`` processes; the others run
+in-process through the same command line (tests/bundle_runner.py).
 """
 
 from __future__ import annotations
@@ -13,40 +14,30 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
+import subprocess as subprocess_
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from bundle_runner import ACDC_TINY, SUBPROCESS_ENV, run_bundle, training_args
 
-from metassl_monai.data import make_acdc_like_dataset, write_uamt_la_dataset
+from metassl_monai.data import write_uamt_la_dataset
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-
-ACDC_TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
+ENV = dict(os.environ, **SUBPROCESS_ENV)
 LA_TINY = ["--patch_size", "[16,16,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "1",
            "--val_cases", "1"]
 
 
-def configs(bundle: str, *extra: str) -> str:
-    files = [REPO / "bundles" / bundle / "configs" / name for name in ("train.json", "train_cpu.json")]
-    return "[" + ",".join(f"'{f}'" for f in [*files, *extra]) + "]"
-
-
 def command(bundle: str, data: Path, out: Path, extra_configs=(), args=()) -> list[str]:
-    return [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", configs(bundle, *extra_configs),
-            "--bundle_root", str(REPO / "bundles" / bundle), "--dataset_dir", str(data), "--output_dir", str(out),
-            *args]
+    """``monai.bundle`` arguments of a CPU training of ``bundle`` (train.json + train_cpu.json + ``extra_configs``)."""
+    return training_args(bundle, data, out, *args, config_files=extra_configs)
 
 
-def run(cmd: list[str], expect_ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=ENV)
-    if expect_ok and proc.returncode != 0:
-        pytest.fail(f"training failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+def run(args: list[str], expect_ok: bool = True, subprocess: bool = False) -> subprocess_.CompletedProcess:
+    """The training in this process, or (``subprocess=True``: a run that kills itself) in a child process."""
+    return run_bundle(*args, check=expect_ok, subprocess=subprocess)
 
 
 def training_calls(tmp: Path, name: str, calls: list[str]) -> str:
@@ -105,9 +96,8 @@ def assert_same_run(reference: Path, resumed: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def acdc(tmp_path_factory) -> Path:
-    return make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "data", n_train_patients=3, n_val_patients=1,
-                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
+def acdc(acdc_dataset) -> Path:
+    return acdc_dataset
 
 
 ARGS = [*ACDC_TINY, "--num_iterations", "12", "--val_interval", "3"]  # epochs of 3 iterations: checkpoints 3, 6, 9
@@ -140,7 +130,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(acdc, acdc_reference, tm
     else:
         reference = acdc_reference
 
-    proc = run(command("metassl_acdc", acdc, crashed, [kill_at(tmp_path, kill)], args), expect_ok=False)
+    proc = run(command("metassl_acdc", acdc, crashed, [kill_at(tmp_path, kill)], args), expect_ok=False,
+               subprocess=True)
     assert proc.returncode == -signal.SIGKILL
     assert not (crashed / "checkpoint_final.pt").exists()
     last = kill // 3
@@ -167,8 +158,9 @@ def test_the_comparison_can_fail(acdc, acdc_reference, tmp_path):
 def test_kill_from_outside_at_any_moment_then_resume(acdc, acdc_reference, tmp_path):
     """SIGKILL sent by another process while the run trains, validates or writes a checkpoint."""
     crashed = tmp_path / "crashed"
-    proc = subprocess.Popen(command("metassl_acdc", acdc, crashed, [slow(tmp_path, 0.4)], ARGS),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    proc = subprocess_.Popen([sys.executable, "-m", "monai.bundle",
+                              *command("metassl_acdc", acdc, crashed, [slow(tmp_path, 0.4)], ARGS)],
+                             stdout=subprocess_.DEVNULL, stderr=subprocess_.DEVNULL, env=ENV)
     deadline = time.time() + 600
     while not (crashed / "checkpoint_epoch=2.pt").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
@@ -190,7 +182,7 @@ def test_3d_la_mean_teacher_resumes(tmp_path):
     args = [*LA_TINY, "--num_iterations", "4", "--val_interval", "2"]
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     run(command("metassl_la", data, reference, args=args))
-    proc = run(command("metassl_la", data, crashed, [kill_at(tmp_path, 3)], args), expect_ok=False)
+    proc = run(command("metassl_la", data, crashed, [kill_at(tmp_path, 3)], args), expect_ok=False, subprocess=True)
     assert proc.returncode == -signal.SIGKILL
     run(command("metassl_la", data, crashed, args=[*args, "--resume", "true"]))
     assert_same_run(reference, crashed)

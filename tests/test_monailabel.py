@@ -32,8 +32,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from bundle_runner import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 ENV_VAR = "METASSL_MONAILABEL_PYTHON"
 SETUP = "scripts/setup_monailabel_env.sh"
 

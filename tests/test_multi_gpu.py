@@ -10,21 +10,15 @@ metrics of a single-process one.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from bundle_runner import ACDC_TINY, BUNDLES, REPO, config_list, run_bundle, run_module
 
 from metassl_monai.data import make_acdc_like_dataset
-from metassl_monai.data.synthetic_la import write_uamt_la_dataset
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLES = REPO / "bundles"
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1"]
-ACDC_TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
+TORCHRUN = ["--nproc_per_node=2", "--nnodes=1", "-m", "monai.bundle"]
 LA_TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
            "--val_cases", "2"]
 
@@ -42,16 +36,9 @@ RANK_DUMP = {
 }
 
 
-def config_list(files) -> str:
-    return "[" + ",".join(f"'{f}'" for f in files) + "]"
-
-
-def run(cmd: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd[:6])} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+def torchrun(*args: str):
+    """``torchrun --nproc_per_node=2 -m monai.bundle ARGS``: two real processes (gloo on the CPU)."""
+    return run_module("torch.distributed.run", *TORCHRUN, *args, subprocess=True, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +48,8 @@ def acdc(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def la(tmp_path_factory) -> Path:
-    return write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=10, n_test=2, shape=(40, 40, 24), seed=5)
+def la(la_dataset) -> Path:
+    return la_dataset
 
 
 def random_la_predictor(bundle: str, path: Path) -> None:
@@ -99,9 +86,10 @@ def test_two_processes_end_identical(case, request, tmp_path):
     if bundle == "qgssl_la":
         random_la_predictor(bundle, tmp_path / "predictor.pt")
         args += ["--quality_ckpt", str(tmp_path / "predictor.pt")]
-    proc = run([*TORCHRUN, "-m", "monai.bundle", "run", "training", "--config_file",
-                config_list([configs / "train.json", configs / "train_cpu.json", configs / "multi_gpu_train.json", dump]),
-                "--bundle_root", str(BUNDLES / bundle), "--dataset_dir", str(data), "--output_dir", str(out), *args])
+    proc = torchrun("run", "training", "--config_file",
+                    config_list([configs / "train.json", configs / "train_cpu.json", configs / "multi_gpu_train.json",
+                                 dump]),
+                    "--bundle_root", str(BUNDLES / bundle), "--dataset_dir", str(data), "--output_dir", str(out), *args)
 
     r0 = torch.load(out / "rank0.pt", weights_only=True)
     r1 = torch.load(out / "rank1.pt", weights_only=True)
@@ -138,11 +126,11 @@ def test_sharded_evaluation_gives_the_single_process_metrics(bundle, acdc, tmp_p
     common = ["--bundle_root", str(BUNDLES / bundle), "--dataset_dir", str(acdc), "--eval_list", "five.list",
               "--patch_size", "[128,128]"]
     single, multi = tmp_path / "single", tmp_path / "multi"
-    run([sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
-         config_list([configs / "train.json", configs / "evaluate.json"]), "--output_dir", str(single), *common])
-    run([*TORCHRUN, "-m", "monai.bundle", "run", "evaluating", "--config_file",
-         config_list([configs / "train.json", configs / "evaluate.json", configs / "multi_gpu_evaluate.json"]),
-         "--output_dir", str(multi), *common])
+    run_bundle("run", "evaluating", "--config_file", config_list([configs / "train.json", configs / "evaluate.json"]),
+               "--output_dir", str(single), *common)
+    torchrun("run", "evaluating", "--config_file",
+             config_list([configs / "train.json", configs / "evaluate.json", configs / "multi_gpu_evaluate.json"]),
+             "--output_dir", str(multi), *common)
     expected = json.loads((single / "metrics.json").read_text())
     got = json.loads((multi / "metrics.json").read_text())
     assert got["num_cases"] == expected["num_cases"] == 5
@@ -156,7 +144,7 @@ def test_sharded_evaluation_gives_the_single_process_metrics(bundle, acdc, tmp_p
 
 
 @pytest.mark.slow
-def test_sharded_3d_evaluation_gives_the_single_process_metrics(la, tmp_path):
+def test_sharded_3d_evaluation_gives_the_single_process_metrics(la, fresh_copy, tmp_path):
     """metassl_la: 3 volumes over 2 ranks with a sliding-window 3D evaluation (random VNet weights)."""
     from monai.bundle import ConfigParser
 
@@ -165,16 +153,17 @@ def test_sharded_3d_evaluation_gives_the_single_process_metrics(la, tmp_path):
     parser.read_config(str(configs / "inference.json"))
     torch.manual_seed(0)
     torch.save(parser.get_parsed_content("network_def").state_dict(), tmp_path / "model.pt")
+    la = fresh_copy(la)  # three.list is written into it
     cases = (la / "train.list").read_text().split()[:3]
     (la / "three.list").write_text("\n".join(cases) + "\n")
     common = ["--bundle_root", str(BUNDLES / "metassl_la"), "--dataset_dir", str(la), "--eval_list", "three.list",
               "--patch_size", "[32,32,16]", "--ckpt_path", str(tmp_path / "model.pt")]
     single, multi = tmp_path / "single", tmp_path / "multi"
-    run([sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
-         config_list([configs / "train.json", configs / "evaluate.json"]), "--output_dir", str(single), *common])
-    run([*TORCHRUN, "-m", "monai.bundle", "run", "evaluating", "--config_file",
-         config_list([configs / "train.json", configs / "evaluate.json", configs / "multi_gpu_evaluate.json"]),
-         "--output_dir", str(multi), *common])
+    run_bundle("run", "evaluating", "--config_file", config_list([configs / "train.json", configs / "evaluate.json"]),
+               "--output_dir", str(single), *common)
+    torchrun("run", "evaluating", "--config_file",
+             config_list([configs / "train.json", configs / "evaluate.json", configs / "multi_gpu_evaluate.json"]),
+             "--output_dir", str(multi), *common)
     expected = json.loads((single / "metrics.json").read_text())
     got = json.loads((multi / "metrics.json").read_text())
     assert got["num_cases"] == expected["num_cases"] == 3

@@ -1,0 +1,87 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Shared fixtures: the synthetic datasets every bundle test trains on, made once per test session.
+
+The session datasets are read-only for the tests: a test that damages or adds files works on ``fresh_copy(dataset)``.
+Each one's content is fingerprinted when it is made and checked again at the end of the session, so a test that
+writes into a shared dataset fails loudly instead of changing what later tests see.
+
+Under ``pytest -n N`` (pytest-xdist) each worker is one process with one torch thread (the CI machine has 2 cores),
+and the child processes the tests start inherit ``OMP_NUM_THREADS=1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _fingerprint(root: Path) -> str:
+    digest = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        digest.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            digest.update(p.read_bytes())
+    return digest.hexdigest()
+
+
+def _shared(root: Path, request) -> Path:
+    before = _fingerprint(root)
+
+    def unchanged():
+        assert _fingerprint(root) == before, f"a test changed the shared dataset {root}: use fresh_copy()"
+
+    request.addfinalizer(unchanged)
+    return root
+
+
+@pytest.fixture(scope="session")
+def acdc_dataset(tmp_path_factory, request) -> Path:
+    """SSL4MIS-layout ACDC-like data: 3 training patients (~4-5 slices each, 32 x 32 +-4), 1 validation patient."""
+    from metassl_monai.data import make_acdc_like_dataset
+
+    root = make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "data", n_train_patients=3, n_val_patients=1,
+                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
+    return _shared(root, request)
+
+
+@pytest.fixture(scope="session")
+def la_dataset(tmp_path_factory, request) -> Path:
+    """UA-MT-layout LA-like data: train.list of 8 cases, test.list of 2; 40 x 40 x 24 volumes."""
+    from metassl_monai.data import write_uamt_la_dataset
+
+    root = write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=10, n_test=2, shape=(40, 40, 24),
+                                 seed=5)
+    return _shared(root, request)
+
+
+@pytest.fixture(scope="session")
+def la_small_dataset(tmp_path_factory, request) -> Path:
+    """A smaller LA-like set (train.list 7 cases, test.list 1; 24 x 24 x 20) for loss traces of many iterations."""
+    from metassl_monai.data import write_uamt_la_dataset
+
+    root = write_uamt_la_dataset(tmp_path_factory.mktemp("la_small") / "LA", n_cases=8, n_test=1,
+                                 shape=(24, 24, 20), seed=5)
+    return _shared(root, request)
+
+
+@pytest.fixture
+def fresh_copy(tmp_path) -> Callable[[Path], Path]:
+    """``fresh_copy(dataset)``: a private copy of a session dataset (same folder name), free to damage."""
+
+    def copy(root: Path) -> Path:
+        return Path(shutil.copytree(root, tmp_path / "copy" / root.name))
+
+    return copy
