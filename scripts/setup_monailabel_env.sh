@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the separate MONAI Label environment that tests/test_monailabel.py serves our bundles from:
+# Build the separate MONAI Label environment that tests/bundles/test_monailabel.py serves our bundles from:
 #
 #   scripts/setup_monailabel_env.sh VENV_DIR        then   export METASSL_MONAILABEL_PYTHON=VENV_DIR/bin/python
 #

@@ -28,7 +28,7 @@ import pytest
 from metassl_monai import __version__
 from metassl_monai.export import ExportError, export_bundle, resolve_reference
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 BUNDLES = ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"]
 # what the metassl_acdc configs use: the MetaSSL loss, the frameworks, the trainer, the handlers, the ACDC / NIfTI
 # readers, LoadH5d, the input validation and the multi-GPU helpers; not the quality-guided code nor the dataset synthesisers

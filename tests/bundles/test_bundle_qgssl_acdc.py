@@ -17,7 +17,7 @@ import torch
 
 from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 ACDC = REPO.parent / "shared" / "data" / "ACDC"
 BUNDLE = REPO / "bundles" / "qgssl_acdc"
 CONFIGS = BUNDLE / "configs"

@@ -18,7 +18,7 @@ import torch
 
 from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 BUNDLE = REPO / "bundles" / "metassl_acdc"
 CONFIGS = BUNDLE / "configs"
 ACDC = REPO.parent / "shared" / "data" / "ACDC"

@@ -25,7 +25,7 @@ from metassl_monai.data import (
 )
 from metassl_monai.data.la import uamt_case_path
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 BUNDLE = REPO / "bundles" / "metassl_la"
 CONFIGS = BUNDLE / "configs"
 TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]

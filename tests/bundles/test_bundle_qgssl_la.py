@@ -17,7 +17,7 @@ import torch
 
 from metassl_monai.data import write_uamt_as_nifti, write_uamt_la_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 BUNDLE = REPO / "bundles" / "qgssl_la"
 CONFIGS = BUNDLE / "configs"
 TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]

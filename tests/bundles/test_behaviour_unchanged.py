@@ -3,8 +3,8 @@
 """
 Behaviour does not change when the bundle configs or the trainer are restructured (issue #13).
 
-``tests/data/behaviour_baseline.json`` was recorded on main at 44885c3, before the configs were composed from layers
-and before the trainer seams moved, by ``python tests/test_behaviour_unchanged.py --record``. It holds, for every
+``tests/testing_data/behaviour_baseline.json`` was recorded on main at 44885c3, before the configs were composed from layers
+and before the trainer seams moved, by ``python tests/bundles/test_behaviour_unchanged.py --record``. It holds, for every
 bundle's default training and for ``--framework @frameworks#cps``, the LossTraceWriter trace of 20 iterations on the
 tests' synthetic data (bitwise: JSON keeps every float exactly), and the evaluation metrics of the shipped models
 on synthetic volumes. The tests below rerun the same commands and compare exactly.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from bundle_runner import REPO, config_list, run_bundle
 
-BASELINE = REPO / "tests" / "data" / "behaviour_baseline.json"
+BASELINE = REPO / "tests" / "testing_data" / "behaviour_baseline.json"
 ITERATIONS = 20
 ACDC_TINY = ["--num_iterations", str(ITERATIONS), "--val_interval", "10", "--patch_size", "[32,32]", "--batch_size",
              "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
@@ -165,7 +165,7 @@ if __name__ == "__main__":
     import tempfile
 
     if sys.argv[1:] != ["--record"]:
-        sys.exit("usage: python tests/test_behaviour_unchanged.py --record  (rewrites " + str(BASELINE) + ")")
+        sys.exit("usage: python tests/bundles/test_behaviour_unchanged.py --record  (rewrites " + str(BASELINE) + ")")
     with tempfile.TemporaryDirectory() as tmp:
         recorded = record(Path(tmp))
     BASELINE.parent.mkdir(parents=True, exist_ok=True)

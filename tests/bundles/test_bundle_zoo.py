@@ -21,7 +21,7 @@ import pytest
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 BUNDLES = ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"]
 SCHEMA = REPO / "bundles" / "metadata_schema.json"
 ZOO_FILE_LIMIT = 25 * 1024 * 1024  # the zoo's limit for a file in the repository; larger ones go to large_files.yml

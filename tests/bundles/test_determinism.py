@@ -21,7 +21,7 @@ import pytest
 from metassl_monai.data import make_acdc_like_dataset, write_uamt_la_dataset
 from metassl_monai.handlers import read_loss_trace
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 # 6 iterations with a validation after the 3rd (2D); 5 iterations and one validation at the end (3D, slower)
 ACDC_TINY = ["--num_iterations", "6", "--val_interval", "3", "--patch_size", "[32,32]", "--batch_size", "2",
              "--unlabeled_batch_size", "2", "--labeled_patients", "1"]

@@ -33,7 +33,7 @@ import torch
 from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes, write_uamt_la_dataset
 from metassl_monai.data.la import uamt_case_path
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 ACDC_BUNDLE = REPO / "bundles" / "metassl_acdc"
 LA_BUNDLE = REPO / "bundles" / "metassl_la"
 ACDC_TRAIN = [str(ACDC_BUNDLE / "configs" / "train.json"), str(ACDC_BUNDLE / "configs" / "train_cpu.json")]

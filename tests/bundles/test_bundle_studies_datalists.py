@@ -18,7 +18,7 @@ from monai.bundle import ConfigParser
 
 from metassl_monai.data import acdc_slice_datalists, make_acdc_like_dataset, write_nifti_volumes
 
-REPO = Path(__file__).resolve().parents[1]
+from bundle_runner import REPO  # noqa: E402
 BUNDLES = ["metassl_acdc", "qgssl_acdc", "metassl_la", "qgssl_la"]
 
 
