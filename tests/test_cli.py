@@ -1,38 +1,34 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-"""The command line (`python -m metassl_monai <command>`, fire) as a user runs it."""
+"""
+The command line (`python -m metassl_monai <command>`, fire) as a user runs it: the same fire command line in this
+process (``run_cli`` of tests/bundle_runner.py), and once as a real ``python -m metassl_monai`` process (the entry
+point and its exit status).
+"""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import h5py
 import nibabel as nib
 import numpy as np
 import pytest
+from bundle_runner import run_cli
 
 from metassl_monai.data import write_raw_la_dataset, write_uamt_la_dataset
 from metassl_monai.data.la import uamt_case_path
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "metassl_monai", *args], capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        pytest.fail(f"metassl_monai {args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
 def test_synth_la_writes_the_uamt_layout_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "LA"
-    proc = cli("synth_la", str(out), "--n_cases", "4", "--n_test", "1", "--size", "32", "--depth", "16")
+    proc = run_cli("synth_la", str(out), "--n_cases", "4", "--n_test", "1", "--size", "32", "--depth", "16")
     assert "written to" in proc.stdout
     train = (out / "train.list").read_text().split()
     assert len(train) == 3 and len((out / "test.list").read_text().split()) == 1
     with h5py.File(uamt_case_path(out, train[0]), "r") as f:
         assert f["image"].shape == (32, 32, 16)
     before = (out / "train.list").read_text()
-    proc = cli("synth_la", str(out), "--n_cases", "4", "--n_test", "1", check=False)
+    # a real `python -m metassl_monai` process: the entry point runs the command and a refusal exits non-zero
+    proc = run_cli("synth_la", str(out), "--n_cases", "4", "--n_test", "1", check=False, subprocess=True)
     assert proc.returncode != 0 and "overwrite" in proc.stdout + proc.stderr
     assert (out / "train.list").read_text() == before
 
@@ -40,11 +36,11 @@ def test_synth_la_writes_the_uamt_layout_and_refuses_to_overwrite(tmp_path):
 def test_convert_la_then_la_to_nifti_keeps_the_spacing(tmp_path):
     raw = write_raw_la_dataset(tmp_path / "raw", n_cases=2, shape=(40, 40, 20), spacing=(0.625, 0.625, 2.5))
     out = tmp_path / "LA"
-    proc = cli("convert_la", str(raw), str(out))
+    proc = run_cli("convert_la", str(raw), str(out))
     assert "2 case(s) converted" in proc.stdout
     cases = sorted(p.name for p in raw.iterdir() if p.is_dir())
     (out / "test.list").write_text("\n".join(cases) + "\n")
-    cli("la_to_nifti", str(out), str(tmp_path / "nii"))
+    run_cli("la_to_nifti", str(out), str(tmp_path / "nii"))
     for case in cases:
         image = nib.load(tmp_path / "nii" / f"{case}.nii.gz")
         label = nib.load(tmp_path / "nii" / f"{case}_gt.nii.gz")
@@ -53,13 +49,13 @@ def test_convert_la_then_la_to_nifti_keeps_the_spacing(tmp_path):
             np.testing.assert_array_equal(np.asarray(image.dataobj), f["image"][()])
             np.testing.assert_array_equal(np.asarray(label.dataobj), f["label"][()])
     # a second run refuses to overwrite and names the file
-    proc = cli("la_to_nifti", str(out), str(tmp_path / "nii"), check=False)
+    proc = run_cli("la_to_nifti", str(out), str(tmp_path / "nii"), check=False)
     assert proc.returncode != 0 and f"{cases[0]}.nii.gz" in proc.stdout + proc.stderr
 
 
 def test_la_to_nifti_without_spacing_uses_identity_and_can_skip_labels(tmp_path):
     root = write_uamt_la_dataset(tmp_path / "LA", n_cases=3, n_test=1, shape=(32, 32, 16))
-    cli("la_to_nifti", str(root), str(tmp_path / "nii"), "--labels", "False")
+    run_cli("la_to_nifti", str(root), str(tmp_path / "nii"), "--labels", "False")
     files = sorted(p.name for p in (tmp_path / "nii").iterdir())
     case = (root / "test.list").read_text().split()[0]
     assert files == [f"{case}.nii.gz"]
@@ -71,7 +67,7 @@ def test_demos_refuse_an_output_dir_that_holds_a_model(tmp_path, command, model_
     model = tmp_path / model_dir / "model.pt"
     model.parent.mkdir(parents=True)
     model.write_bytes(b"user weights")
-    proc = cli(command, "--output_dir", str(tmp_path), check=False)
+    proc = run_cli(command, "--output_dir", str(tmp_path), check=False)
     assert proc.returncode != 0 and "model.pt exists" in proc.stdout + proc.stderr
     assert model.read_bytes() == b"user weights"
     assert not (tmp_path / "data").exists()

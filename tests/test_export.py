@@ -4,6 +4,8 @@
 `python -m metassl_monai export BUNDLE OUT`: a zoo-style bundle whose configs use a vendored copy of exactly the
 package code they need under scripts/, and that runs where metassl_monai is not installed (the slow test builds a
 clean virtual environment with only torch, monai, pytorch-ignite and nibabel, and runs the exported bundles there).
+The command line and the repository bundles run in this process (tests/bundle_runner.py); what must run where
+metassl_monai cannot be imported runs in another python process.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from bundle_runner import ACDC_TINY, REPO, bundle_root, config_list, configs, run_bundle, run_cli
 
 from metassl_monai import __version__
 from metassl_monai.export import ExportError, export_bundle, resolve_reference
 
-from bundle_runner import REPO  # noqa: E402
 BUNDLES = ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"]
 # what the metassl_acdc configs use: the MetaSSL loss, the frameworks, the trainer, the handlers, the ACDC / NIfTI
 # readers, LoadH5d, the input validation and the multi-GPU helpers; not the quality-guided code nor the dataset synthesisers
@@ -173,6 +175,7 @@ for name in {[n.lstrip("@") for n in names]!r}:
     pkgutil.resolve_name(name)
 print("resolved", {len(names)})
 """
+    # another process: this one has imported metassl_monai (and h5py, scipy, ...), which must not be importable there
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=out.parent, env=dict(os.environ, PYTHONWARNINGS="ignore"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -269,10 +272,11 @@ def test_refusals_leave_the_disk_unchanged(tmp_path):
     assert (export_bundle("metassl_la", tmp_path / "empty").output / "scripts" / "__init__.py").is_file()
 
 
-def test_cli_export_and_its_errors(tmp_path):
+def test_cli_export_and_its_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the output paths are relative to the working directory
+
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "metassl_monai", "export", *args], capture_output=True,
-                              text=True, timeout=300, cwd=tmp_path)
+        return run_cli("export", *args, check=False)
 
     proc = cli("qgssl_acdc", "out.zip")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -325,6 +329,7 @@ run("evaluating", config_file=[{str(c / "train.json")!r}, {str(c / "train_cpu.js
     patch_size=[32, 32])
 print("CHECKED evaluating")
 """
+    # another process: metassl_monai, imported in this one, must not be importable there
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -401,12 +406,13 @@ def missing_modules(python: Path, cwd: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys):
+def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys, acdc_dataset):
     """
     Export metassl_acdc, qgssl_acdc (as a zip, unpacked like a download) and the 3D metassl_la, then in a virtual
     environment holding only torch, monai (+ fire, its CLI), pytorch-ignite and nibabel, from a folder outside the
     repository: inference on synthetic NIfTI volumes gives the same masks as the repository bundles; then a short
-    metassl_acdc training on the synthetic HDF5 data in an environment that adds h5py and tensorboard.
+    metassl_acdc training on the synthetic HDF5 data in an environment that adds h5py and tensorboard. The clean
+    environments are other pythons (subprocesses); the repository bundles' reference inference runs in this process.
     """
     start = time.time()
 
@@ -414,7 +420,7 @@ def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys
         with capsys.disabled():
             print(f"\n[export clean-venv {time.time() - start:5.0f} s] {message}", end="", flush=True)
 
-    from metassl_monai.data import make_acdc_like_dataset, read_list, write_nifti_volumes
+    from metassl_monai.data import read_list, write_nifti_volumes
 
     root = venv_root
     runtime = clean_venv(root, "runtime", pins(), say)
@@ -423,8 +429,7 @@ def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys
     assert missing_modules(runtime, outside) == NOT_IN_CLEAN, "the clean environment must hold none of these"
 
     say("writing synthetic data and exporting the bundles")
-    data = make_acdc_like_dataset(tmp_path / "acdc", n_train_patients=3, n_val_patients=1, size=(32, 32),
-                                  size_jitter=4, depth_range=(4, 5), seed=3)
+    data = acdc_dataset  # the session dataset (read-only: the runs write under tmp_path)
     nii = tmp_path / "nii"
     write_nifti_volumes(data / "data", nii, names=read_list(data, "val.list")[:1], spacing=(1.4, 1.4, 9.0),
                         with_labels=False)
@@ -445,7 +450,7 @@ def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys
     import torch
 
     parser = ConfigParser()
-    parser.read_config(str(REPO / "bundles" / "metassl_la" / "configs" / "inference.json"))
+    parser.read_config(configs("metassl_la", "inference.json")[0])
     torch.manual_seed(0)
     la_ckpt = tmp_path / "la_model.pt"
     torch.save(parser.get_parsed_content("network_def").state_dict(), la_ckpt)
@@ -465,12 +470,8 @@ def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys
         say(f"{bundle}: inference in the clean environment took {time.time() - t0:.0f} s")
         # the same run with the repository bundle and metassl_monai installed: the same masks
         ref_dir = tmp_path / f"ref_{bundle}"
-        proc = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file",
-                               str(REPO / "bundles" / bundle / "configs" / "inference.json"), "--bundle_root",
-                               str(REPO / "bundles" / bundle), "--dataset_dir", str(inputs), "--output_dir",
-                               str(ref_dir), *extra], capture_output=True, text=True, timeout=900,
-                              env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore"))
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        run_bundle("run", "--config_file", configs(bundle, "inference.json")[0], "--bundle_root", bundle_root(bundle),
+                   "--dataset_dir", inputs, "--output_dir", ref_dir, *extra)
         for image_path in sorted(inputs.glob("*.nii.gz")):
             name = image_path.name[: -len(".nii.gz")]
             image = nib.load(image_path)
@@ -490,11 +491,10 @@ def test_exported_bundles_run_in_a_clean_environment(tmp_path, venv_root, capsys
     out = exports["metassl_acdc"]
     run_dir = tmp_path / "train"
     t0 = time.time()
-    configs = "[" + ",".join(f"'{out / 'configs' / f}'" for f in ("train.json", "train_cpu.json")) + "]"
-    run_clean(trainer, ["-m", "monai.bundle", "run", "training", "--config_file", configs, "--bundle_root", str(out),
-                        "--dataset_dir", str(data), "--output_dir", str(run_dir), "--num_iterations", "4",
-                        "--val_interval", "2", "--patch_size", "[32,32]", "--batch_size", "2",
-                        "--unlabeled_batch_size", "2", "--labeled_patients", "1"], outside)
+    train_configs = config_list([out / "configs" / f for f in ("train.json", "train_cpu.json")])
+    run_clean(trainer, ["-m", "monai.bundle", "run", "training", "--config_file", train_configs,
+                        "--bundle_root", str(out), "--dataset_dir", str(data), "--output_dir", str(run_dir),
+                        "--num_iterations", "4", "--val_interval", "2", *ACDC_TINY], outside)
     say(f"metassl_acdc: 4 training iterations in the clean environment took {time.time() - t0:.0f} s")
     ckpt = torch.load(run_dir / "checkpoint_final.pt", map_location="cpu", weights_only=False)
     assert ckpt["trainer"]["iteration"] == 4

@@ -1,12 +1,15 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 """
-Bad input through the bundles, as a user meets it (`python -m monai.bundle run ...`, issue #6 "Reliability").
+Bad input through the bundles, as a user meets it (`python -m monai.bundle run ...`, issue #6 "Reliability"). The
+runs go through the same command line in this process (tests/bundle_runner.py): its exit status and stderr are what
+the interpreter would give (an exception's traceback, printed as `python -m` prints it, and exit status 1).
 
-Every case damages a copy of a small synthetic dataset (missing folder / listed file, truncated h5 or NIfTI, labels
->= num_classes, wrong dimensions, NaN / Inf, split counts that empty a stream) and checks what is guaranteed:
+Every case damages a private copy (``fresh_copy``) of a session dataset of tests/conftest.py (missing folder / listed
+file, truncated h5 or NIfTI, labels >= num_classes, wrong dimensions, NaN / Inf) or asks for split counts that empty a
+stream (on the shared, read-only dataset), and checks what is guaranteed:
 
-- the process exits non-zero;
+- the run exits non-zero;
 - stderr holds the clear message, naming the file (or the config key) and what was expected. MONAI wraps errors
   raised inside transforms / config instantiation ("applying transform ...", "Failed to instantiate component ..."),
   so the clear message is the root cause of the printed traceback, not necessarily its last line;
@@ -17,31 +20,22 @@ Every case damages a copy of a small synthetic dataset (missing folder / listed 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
-import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from bundle_runner import ACDC_TINY, LA_TINY, bundle_root, config_list, configs, run_bundle, training_args
 
-from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes, write_uamt_la_dataset
+from metassl_monai.data import write_nifti_volumes
 from metassl_monai.data.la import uamt_case_path
 
-from bundle_runner import REPO  # noqa: E402
-ACDC_BUNDLE = REPO / "bundles" / "metassl_acdc"
-LA_BUNDLE = REPO / "bundles" / "metassl_la"
-ACDC_TRAIN = [str(ACDC_BUNDLE / "configs" / "train.json"), str(ACDC_BUNDLE / "configs" / "train_cpu.json")]
-LA_TRAIN = [str(LA_BUNDLE / "configs" / "train.json"), str(LA_BUNDLE / "configs" / "train_cpu.json")]
-ACDC_TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1",
-             "--num_iterations", "2", "--val_interval", "1"]
-LA_TINY = ["--patch_size", "[32,32,16]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_cases", "2",
-           "--val_cases", "2", "--num_iterations", "2", "--val_interval", "1"]
+ACDC_BUNDLE = bundle_root("metassl_acdc")
+LA_BUNDLE = bundle_root("metassl_la")
+SHORT = ["--num_iterations", "2", "--val_interval", "1"]
 CHECKPOINTS = ("*.pt", "*.pth", "*.ts")
 
 
@@ -64,22 +58,13 @@ def snapshot(*roots: Path) -> dict[str, tuple]:
     return state
 
 
-def config_list(files: list[str]) -> str:
-    return "[" + ",".join(f"'{f}'" for f in files) + "]"
-
-
-def run_bundle(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "monai.bundle", "run", *args], capture_output=True, text=True,
-                          timeout=600, env=env)
-
-
 def assert_fails_cleanly(args: list[str], message: str, watched: list[Path], output_dir: Path) -> str:
-    """Run the bundle; it must fail with ``message`` (a regex) in stderr and change nothing under ``watched``."""
+    """``monai.bundle ARGS`` (in this process) must fail with ``message`` (a regex) in stderr and change nothing under
+    ``watched``."""
     output_dir.mkdir(parents=True, exist_ok=True)  # pre-created: the configs' `initialize` makes it
     roots = [*watched, output_dir]
     before = snapshot(*roots)
-    proc = run_bundle(*args)
+    proc: subprocess.CompletedProcess = run_bundle(*args, check=False)
     stderr = proc.stderr
     assert proc.returncode != 0, f"expected a failure, got exit 0:\n{proc.stdout[-2000:]}\n{stderr[-2000:]}"
     assert re.search(message, stderr), f"{message!r} not in stderr:\n{stderr[-5000:]}"
@@ -91,13 +76,11 @@ def assert_fails_cleanly(args: list[str], message: str, watched: list[Path], out
 
 
 def acdc_args(dataset: Path, out: Path, *extra: str) -> list[str]:
-    return ["training", "--config_file", config_list(ACDC_TRAIN), "--bundle_root", str(ACDC_BUNDLE),
-            "--dataset_dir", str(dataset), "--output_dir", str(out), *ACDC_TINY, *extra]
+    return training_args("metassl_acdc", dataset, out, *ACDC_TINY, *SHORT, *extra)
 
 
 def la_args(dataset: Path, out: Path, *extra: str) -> list[str]:
-    return ["training", "--config_file", config_list(LA_TRAIN), "--bundle_root", str(LA_BUNDLE),
-            "--dataset_dir", str(dataset), "--output_dir", str(out), *LA_TINY, *extra]
+    return training_args("metassl_la", dataset, out, *LA_TINY, *SHORT, *extra)
 
 
 def rewrite_h5(path: Path, **arrays: np.ndarray) -> None:
@@ -117,17 +100,11 @@ def q(path: Path | str) -> str:
     return re.escape(str(path))
 
 
-@pytest.fixture(scope="module")
-def acdc_source(tmp_path_factory) -> Path:
-    """3 training patients (1 labeled), 1 validation patient; slices ~32 x 32."""
-    return make_acdc_like_dataset(tmp_path_factory.mktemp("acdc_src") / "data", n_train_patients=3, n_val_patients=1,
-                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
-
-
 @pytest.fixture
-def acdc(acdc_source, tmp_path) -> Path:
-    """A fresh copy of the ACDC-like dataset, free to damage."""
-    return Path(shutil.copytree(acdc_source, tmp_path / "data"))
+def acdc(acdc_dataset, fresh_copy) -> Path:
+    """A fresh copy of the session ACDC-like dataset (3 training patients, 1 labeled here; 1 validation patient; slices
+    ~32 x 32), free to damage."""
+    return fresh_copy(acdc_dataset)
 
 
 def acdc_slice(root: Path, index: int = -1) -> Path:
@@ -136,16 +113,11 @@ def acdc_slice(root: Path, index: int = -1) -> Path:
     return root / "data" / "slices" / f"{names[index]}.h5"
 
 
-@pytest.fixture(scope="module")
-def la_source(tmp_path_factory) -> Path:
-    """train.list of 8 cases (2 labeled, 4 unlabeled, 2 validation), test.list of 2; 40 x 40 x 24 volumes."""
-    return write_uamt_la_dataset(tmp_path_factory.mktemp("la_src") / "LA", n_cases=10, n_test=2, shape=(40, 40, 24),
-                                 seed=5)
-
-
 @pytest.fixture
-def la(la_source, tmp_path) -> Path:
-    return Path(shutil.copytree(la_source, tmp_path / "LA"))
+def la(la_dataset, fresh_copy) -> Path:
+    """A fresh copy of the session LA-like dataset: train.list of 8 cases (2 labeled, 4 unlabeled, 2 validation),
+    test.list of 2; 40 x 40 x 24 volumes."""
+    return fresh_copy(la_dataset)
 
 
 def la_case(root: Path, index: int) -> Path:
@@ -219,7 +191,9 @@ def test_acdc_bad_slice(acdc, tmp_path, index, damage, message):
     ],
     ids=["labeled_patients-all", "empty-unlabeled-loader"],
 )
-def test_acdc_split_settings(acdc, tmp_path, extra, message):
+def test_acdc_split_settings(acdc_dataset, tmp_path, extra, message):
+    """Nothing is damaged: the shared dataset, which the run must leave unchanged."""
+    acdc = acdc_dataset
     assert_fails_cleanly(acdc_args(acdc, tmp_path / "out", *extra), message.format(root=q(acdc)), [acdc, ACDC_BUNDLE],
                          tmp_path / "out")
 
@@ -233,7 +207,7 @@ def acdc_model(tmp_path_factory) -> Path:
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config(ACDC_TRAIN[0])
+    parser.read_config(configs("metassl_acdc", "train.json")[0])
     path = tmp_path_factory.mktemp("acdc_model") / "model.pt"
     torch.save(parser.get_parsed_content("network_def").state_dict(), path)
     return path
@@ -244,7 +218,8 @@ def test_acdc_evaluate_nan_volume(acdc, acdc_model, tmp_path):
     first = (acdc / "val.list").read_text().split()[0]  # the first volume: nothing is evaluated before it
     path = acdc / "data" / f"{first}.h5"
     _acdc_nan(path)
-    args = ["evaluating", "--config_file", config_list(ACDC_TRAIN + [str(ACDC_BUNDLE / "configs" / "evaluate.json")]),
+    args = ["run", "evaluating",
+            "--config_file", config_list(configs("metassl_acdc", "train.json", "train_cpu.json", "evaluate.json")),
             "--bundle_root", str(ACDC_BUNDLE), "--dataset_dir", str(acdc), "--output_dir", str(tmp_path / "eval"),
             "--ckpt_path", str(acdc_model), "--patch_size", "[32,32]"]
     assert_fails_cleanly(args, rf"{q(path)}: image 'image' has non-finite values \(1 NaN, 1 Inf",
@@ -264,7 +239,7 @@ def test_acdc_inference_bad_nifti(acdc, acdc_model, tmp_path, damage, message):
     write_nifti_volumes(acdc / "data", nii_dir, with_labels=False)
     path = sorted(nii_dir.glob("*.nii.gz"))[0]  # the first one read: inference writes each result as it goes
     damage(path)
-    args = ["--config_file", str(ACDC_BUNDLE / "configs" / "inference.json"), "--bundle_root", str(ACDC_BUNDLE),
+    args = ["run", "--config_file", configs("metassl_acdc", "inference.json")[0], "--bundle_root", str(ACDC_BUNDLE),
             "--dataset_dir", str(nii_dir), "--output_dir", str(tmp_path / "seg"), "--ckpt_path", str(acdc_model),
             "--patch_size", "[32,32]"]
     assert_fails_cleanly(args, message.format(path=q(path)), [nii_dir, ACDC_BUNDLE, acdc_model.parent],
@@ -307,7 +282,8 @@ def test_la_bad_case(la, tmp_path, index, damage, message):
 
 
 @pytest.mark.slow
-def test_la_labeled_cases_leave_no_unlabeled_case(la, tmp_path):
+def test_la_labeled_cases_leave_no_unlabeled_case(la_dataset, tmp_path):
+    la = la_dataset  # nothing is damaged: the shared dataset, which the run must leave unchanged
     assert_fails_cleanly(la_args(la, tmp_path / "out", "--labeled_cases", "6"),
                          r"labeled_cases=6, val_cases=2 leave the unlabeled set\(s\) empty: "
                          rf"{q(la / 'train.list')} has 8 cases.*set --labeled_cases / --val_cases",

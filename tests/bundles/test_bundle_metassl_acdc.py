@@ -1,62 +1,37 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-"""The metassl_acdc bundle through `python -m monai.bundle`, as a user runs it: train, evaluate, infer."""
+"""The metassl_acdc bundle through the `python -m monai.bundle` command line, as a user runs it: train, evaluate,
+infer. The runs go in-process through tests/bundle_runner.py (the same arguments, the same ``fire`` command line) on
+the session's synthetic ACDC-like data (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from bundle_runner import ACDC_TINY, REAL_ACDC, bundle_root, config_list, configs, run_bundle, training_args
 
-from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes
+from metassl_monai.data import write_nifti_volumes
 
-from bundle_runner import REPO  # noqa: E402
-BUNDLE = REPO / "bundles" / "metassl_acdc"
+BUNDLE = bundle_root("metassl_acdc")
 CONFIGS = BUNDLE / "configs"
-ACDC = REPO.parent / "shared" / "data" / "ACDC"
-TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]
-TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
-
-
-def bundle(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m monai.bundle ARGS`` in a subprocess; fail with its output on a non-zero exit."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"monai.bundle {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                    f"{proc.stderr[-4000:]}")
-    return proc
-
-
-def config_list(files: list[str]) -> str:
-    return "[" + ",".join(f"'{f}'" for f in files) + "]"
+EVALUATE = config_list(configs("metassl_acdc", "train.json", "evaluate.json"))
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "data", n_train_patients=3, n_val_patients=1,
-                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
-
-
-@pytest.fixture(scope="module")
-def trained(dataset, tmp_path_factory) -> dict[str, Path]:
+def trained(acdc_dataset, tmp_path_factory) -> dict[str, Path]:
     """One short training per framework (the same runs serve the evaluation and inference tests)."""
     runs = {}
     for framework, ssl_loss in (("supervised", "none"), ("mean_teacher", "metassl"), ("cps", "metassl")):
         out = tmp_path_factory.mktemp(framework)
-        bundle("run", "training", "--config_file", config_list(TRAIN), "--bundle_root", str(BUNDLE),
-               "--dataset_dir", str(dataset), "--output_dir", str(out), "--num_iterations", "6", "--val_interval", "3",
-               "--framework", f"@frameworks#{framework}", "--ssl_loss", f"@ssl_losses#{ssl_loss}", *TINY)
+        run_bundle(*training_args("metassl_acdc", acdc_dataset, out, "--num_iterations", "6", "--val_interval", "3",
+                                  "--framework", f"@frameworks#{framework}", "--ssl_loss", f"@ssl_losses#{ssl_loss}",
+                                  *ACDC_TINY))
         runs[framework] = out
     return runs
 
@@ -86,15 +61,14 @@ def test_training_writes_best_model_and_full_checkpoint(trained, framework):
 
 
 @pytest.mark.slow
-def test_evaluating_contract(trained, dataset, tmp_path):
+def test_evaluating_contract(trained, acdc_dataset, fresh_copy, tmp_path):
     """The reviewers' contract: `run evaluating --dataset_dir DIR --eval_list NAME.list --output_dir OUT`."""
+    dataset = fresh_copy(acdc_dataset)  # the list is written into the dataset folder
     (dataset / "some.list").write_text((dataset / "val.list").read_text())
     out = tmp_path / "eval"
-    bundle("run", "evaluating", "--config_file",
-           config_list([str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]),
-           "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--eval_list", "some.list",
-           "--output_dir", str(out), "--ckpt_path", str(trained["mean_teacher"] / "model.pt"),
-           "--patch_size", "[32,32]")
+    run_bundle("run", "evaluating", "--config_file", EVALUATE, "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(dataset), "--eval_list", "some.list", "--output_dir", str(out),
+               "--ckpt_path", str(trained["mean_teacher"] / "model.pt"), "--patch_size", "[32,32]")
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["mean_dice"] <= 1.0
     assert set(metrics["mean_dice_per_class"]) == {"RV", "MYO", "LV"}
@@ -110,21 +84,20 @@ def test_evaluating_contract(trained, dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_inference_on_nifti_matches_h5_evaluation(trained, dataset, tmp_path):
+def test_inference_on_nifti_matches_h5_evaluation(trained, acdc_dataset, tmp_path):
     """NIfTI volumes in ACDC orientation give the same segmentation as the h5 evaluation path."""
     nii_dir, out = tmp_path / "nii", tmp_path / "seg"
-    write_nifti_volumes(dataset / "data", nii_dir, spacing=(1.4, 1.4, 9.0))
+    write_nifti_volumes(acdc_dataset / "data", nii_dir, spacing=(1.4, 1.4, 9.0))
     ckpt = str(trained["mean_teacher"] / "model.pt")
-    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(nii_dir), "--output_dir", str(out), "--ckpt_path", ckpt, "--patch_size", "[32,32]")
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(nii_dir), "--output_dir", str(out), "--ckpt_path", ckpt, "--patch_size", "[32,32]")
     eval_dir = tmp_path / "eval"
-    bundle("run", "evaluating", "--config_file",
-           config_list([str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]),
-           "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--output_dir", str(eval_dir),
-           "--ckpt_path", ckpt, "--patch_size", "[32,32]")
+    run_bundle("run", "evaluating", "--config_file", EVALUATE, "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(acdc_dataset), "--output_dir", str(eval_dir), "--ckpt_path", ckpt,
+               "--patch_size", "[32,32]")
     with open(eval_dir / "mean_dice_raw.csv") as f:
         h5_dice = {r["filename"]: [float(r[f"class{c}"]) for c in range(3)] for r in csv.DictReader(f)}
-    for name in (dataset / "val.list").read_text().split():
+    for name in (acdc_dataset / "val.list").read_text().split():
         image = nib.load(nii_dir / f"{name}.nii.gz")
         outputs = list(out.glob(f"{name}*.nii.gz"))
         assert len(outputs) == 1 and outputs[0].name.startswith(name)
@@ -143,31 +116,27 @@ def test_inference_on_nifti_matches_h5_evaluation(trained, dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_missing_listed_slice_is_named(dataset, tmp_path):
-    broken = tmp_path / "broken"
+def test_missing_listed_slice_is_named(acdc_dataset, tmp_path):
+    broken = tmp_path / "broken"  # the shared dataset's slices, with a list naming one more
     broken.mkdir()
-    (broken / "data").symlink_to(dataset / "data")
-    (broken / "val.list").write_text((dataset / "val.list").read_text())
-    (broken / "train_slices.list").write_text((dataset / "train_slices.list").read_text() + "patient999_frame01_slice_0\n")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", config_list(TRAIN),
-         "--bundle_root", str(BUNDLE), "--dataset_dir", str(broken), "--output_dir", str(tmp_path / "o"),
-         "--num_iterations", "2", "--val_interval", "1", *TINY],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
+    (broken / "data").symlink_to(acdc_dataset / "data")
+    (broken / "val.list").write_text((acdc_dataset / "val.list").read_text())
+    slices = (acdc_dataset / "train_slices.list").read_text()
+    (broken / "train_slices.list").write_text(slices + "patient999_frame01_slice_0\n")
+    proc = run_bundle(*training_args("metassl_acdc", broken, tmp_path / "o", "--num_iterations", "2",
+                                     "--val_interval", "1", *ACDC_TINY), check=False)
     assert proc.returncode != 0
     assert "patient999_frame01_slice_0.h5" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not ACDC.is_dir(), reason=f"real ACDC data not found at {ACDC}")
+@pytest.mark.skipif(not REAL_ACDC.is_dir(), reason=f"real ACDC data not found at {REAL_ACDC}")
 def test_real_acdc_smoke_training(tmp_path):
     """A few MT + MetaSSL iterations on the real data (7 labeled patients) run and validate on val.list."""
-    bundle("run", "training", "--config_file", config_list(TRAIN), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(ACDC), "--output_dir", str(tmp_path), "--num_iterations", "4", "--val_interval", "4",
-           "--patch_size", "[64,64]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--cache_rate", "0.0")
+    run_bundle(*training_args("metassl_acdc", REAL_ACDC, tmp_path, "--num_iterations", "4", "--val_interval", "4",
+                              "--patch_size", "[64,64]", "--batch_size", "2", "--unlabeled_batch_size", "2",
+                              "--cache_rate", "0.0"))
     ckpt = torch.load(tmp_path / "checkpoint_final.pt", map_location="cpu", weights_only=False)
     assert ckpt["trainer"]["iteration"] == 4
     assert (tmp_path / "model.pt").is_file()
@@ -175,16 +144,16 @@ def test_real_acdc_smoke_training(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not ACDC.is_dir(), reason=f"real ACDC data not found at {ACDC}")
+@pytest.mark.skipif(not REAL_ACDC.is_dir(), reason=f"real ACDC data not found at {REAL_ACDC}")
 def test_shipped_model_on_real_validation(tmp_path):
     """The shipped models/model.pt reproduces the validation Dice stated in the bundle docs."""
     model = BUNDLE / "models" / "model.pt"
     if not model.is_file():
         pytest.skip("no shipped model in bundles/metassl_acdc/models")
     docs = json.loads((BUNDLE / "docs" / "validation_metrics.json").read_text())
-    bundle("run", "evaluating", "--config_file",
-           config_list(TRAIN + [str(CONFIGS / "evaluate.json")]), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(ACDC), "--output_dir", str(tmp_path))
+    run_bundle("run", "evaluating", "--config_file",
+               config_list(configs("metassl_acdc", "train.json", "train_cpu.json", "evaluate.json")),
+               "--bundle_root", str(BUNDLE), "--dataset_dir", str(REAL_ACDC), "--output_dir", str(tmp_path))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["num_cases"] == 20
     assert metrics["mean_dice"] == pytest.approx(docs["mean_dice"], abs=1e-3)

@@ -1,14 +1,12 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-"""The 3D metassl_la bundle through `python -m monai.bundle` on synthetic LA volumes: train, evaluate, infer."""
+"""The 3D metassl_la bundle through the `python -m monai.bundle` command line on synthetic LA volumes: train,
+evaluate, infer. The runs are in-process (tests/bundle_runner.py) on conftest.py's session ``la_dataset``."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -16,6 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from bundle_runner import LA_TINY, bundle_root, config_list, configs, run_bundle, training_args
 
 from metassl_monai.data import (
     la_uamt_split,
@@ -25,47 +24,28 @@ from metassl_monai.data import (
 )
 from metassl_monai.data.la import uamt_case_path
 
-from bundle_runner import REPO  # noqa: E402
-BUNDLE = REPO / "bundles" / "metassl_la"
+NAME = "metassl_la"
+BUNDLE = bundle_root(NAME)
 CONFIGS = BUNDLE / "configs"
-TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]
-SHAPE = (40, 40, 24)
+EVALUATE = configs(NAME, "train.json", "train_cpu.json", "evaluate.json")
+SHAPE = (40, 40, 24)  # la_dataset's volumes
 PATCH = "[32,32,16]"
-TINY = ["--patch_size", PATCH, "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_cases", "2",
-        "--val_cases", "2"]
 
 
-def bundle(*args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python -m monai.bundle ARGS`` in a subprocess; fail with its output on a non-zero exit."""
-    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-    if check and proc.returncode != 0:
-        pytest.fail(f"monai.bundle {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                    f"{proc.stderr[-4000:]}")
-    return proc
-
-
-def config_list(files: list[str]) -> str:
-    return "[" + ",".join(f"'{f}'" for f in files) + "]"
+@pytest.fixture
+def dataset(la_dataset) -> Path:
+    """UA-MT layout: train.list of 8 cases (2 labeled, 4 unlabeled, 2 validation), test.list of 2 (read-only)."""
+    return la_dataset
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """UA-MT layout: train.list of 8 cases (2 labeled, 4 unlabeled, 2 validation), test.list of 2."""
-    return write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=10, n_test=2, shape=SHAPE, seed=5)
-
-
-@pytest.fixture(scope="module")
-def trained(dataset, tmp_path_factory) -> dict[str, Path]:
+def trained(la_dataset, tmp_path_factory) -> dict[str, Path]:
     """A short MT + MetaSSL run and a short CPS + MetaSSL run (the same runs serve evaluation and inference)."""
     runs = {}
     for framework, iterations in (("mean_teacher", 4), ("cps", 2)):
         out = tmp_path_factory.mktemp(framework)
-        bundle("run", "training", "--config_file", config_list(TRAIN), "--bundle_root", str(BUNDLE),
-               "--dataset_dir", str(dataset), "--output_dir", str(out), "--num_iterations", str(iterations),
-               "--val_interval", "2", "--framework", f"@frameworks#{framework}", *TINY)
+        run_bundle(*training_args(NAME, la_dataset, out, "--num_iterations", str(iterations), "--val_interval", "2",
+                                  "--framework", f"@frameworks#{framework}", *LA_TINY))
         runs[framework] = out
     return runs
 
@@ -100,13 +80,15 @@ def test_training_validates_on_held_out_training_cases_not_on_test_list(trained,
 
 
 @pytest.mark.slow
-def test_evaluating_contract(trained, dataset, tmp_path):
+def test_evaluating_contract(trained, dataset, fresh_copy, tmp_path):
     """`run evaluating --dataset_dir DIR --eval_list NAME.list --output_dir OUT` → OUT/metrics.json with mean_dice."""
+    dataset = fresh_copy(dataset)  # some.list is written into it
     (dataset / "some.list").write_text((dataset / "test.list").read_text())
     out = tmp_path / "eval"
-    bundle("run", "evaluating", "--config_file", config_list(TRAIN + [str(CONFIGS / "evaluate.json")]),
-           "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--eval_list", "some.list",
-           "--output_dir", str(out), "--ckpt_path", str(trained["mean_teacher"] / "model.pt"), "--patch_size", PATCH)
+    run_bundle("run", "evaluating", "--config_file", config_list(EVALUATE),
+               "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--eval_list", "some.list",
+               "--output_dir", str(out), "--ckpt_path", str(trained["mean_teacher"] / "model.pt"),
+               "--patch_size", PATCH)
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["mean_dice"] <= 1.0 and metrics["num_cases"] == 2
     assert set(metrics["mean_dice_per_class"]) == {"left_atrium"}
@@ -133,9 +115,9 @@ def test_distances_are_in_mm_when_the_h5_has_a_spacing(trained, dataset, tmp_pat
     (scaled / "test.list").write_text("\n".join(cases) + "\n")
     results = {}
     for name, root in (("voxels", dataset), ("mm", scaled)):
-        bundle("run", "evaluating", "--config_file", config_list(TRAIN + [str(CONFIGS / "evaluate.json")]),
-               "--bundle_root", str(BUNDLE), "--dataset_dir", str(root), "--output_dir", str(tmp_path / name),
-               "--ckpt_path", str(trained["mean_teacher"] / "model.pt"), "--patch_size", PATCH)
+        run_bundle("run", "evaluating", "--config_file", config_list(EVALUATE),
+                   "--bundle_root", str(BUNDLE), "--dataset_dir", str(root), "--output_dir", str(tmp_path / name),
+                   "--ckpt_path", str(trained["mean_teacher"] / "model.pt"), "--patch_size", PATCH)
         results[name] = json.loads((tmp_path / name / "metrics.json").read_text())
     assert results["mm"]["mean_dice"] == pytest.approx(results["voxels"]["mean_dice"], abs=1e-6)
     for metric in ("hd95", "asd"):
@@ -150,12 +132,12 @@ def test_inference_on_nifti_matches_h5_evaluation(trained, dataset, tmp_path):
     nii_dir, out, eval_dir = tmp_path / "nii", tmp_path / "seg", tmp_path / "eval"
     write_uamt_as_nifti(dataset, nii_dir, "test.list")
     ckpt = str(trained["mean_teacher"] / "model.pt")
-    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(nii_dir), "--output_dir", str(out), "--ckpt_path", ckpt, "--patch_size", PATCH,
-           "--sw_overlap", "0.25")
-    bundle("run", "evaluating", "--config_file", config_list(TRAIN + [str(CONFIGS / "evaluate.json")]),
-           "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--output_dir", str(eval_dir),
-           "--ckpt_path", ckpt, "--patch_size", PATCH)
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(nii_dir), "--output_dir", str(out), "--ckpt_path", ckpt, "--patch_size", PATCH,
+               "--sw_overlap", "0.25")
+    run_bundle("run", "evaluating", "--config_file", config_list(EVALUATE),
+               "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--output_dir", str(eval_dir),
+               "--ckpt_path", ckpt, "--patch_size", PATCH)
     with open(eval_dir / "mean_dice_raw.csv") as f:
         h5_dice = {r["filename"]: float(r["class0"]) for r in csv.DictReader(f)}
     for name in (dataset / "test.list").read_text().split():
@@ -178,23 +160,22 @@ def test_msd_task02_training_and_inference(tmp_path):
     the 1.25 x 1.25 x 1.37 mm geometry."""
     root = write_msd_heart_dataset(tmp_path / "Task02_Heart", n_cases=6, n_test=1, shape=SHAPE, seed=2)
     out = tmp_path / "train"
-    bundle("run", "training", "--config_file", config_list(TRAIN + [str(CONFIGS / "train_msd.json")]),
-           "--bundle_root", str(BUNDLE), "--dataset_dir", str(root), "--output_dir", str(out),
-           "--num_iterations", "2", "--val_interval", "2", *TINY)
+    run_bundle(*training_args(NAME, root, out, "--num_iterations", "2", "--val_interval", "2", *LA_TINY,
+                              config_files=["train_msd.json"]))
     assert (out / "model.pt").is_file()
     eval_dir = tmp_path / "eval"  # the documented MSD evaluation: its validation split, NIfTI loaders
-    bundle("run", "evaluating", "--config_file",
-           config_list(TRAIN + [str(CONFIGS / "train_msd.json"), str(CONFIGS / "evaluate.json")]),
-           "--bundle_root", str(BUNDLE), "--dataset_dir", str(root), "--output_dir", str(eval_dir),
-           "--validate#datalist", "$@train#split()['validation']", "--ckpt_path", str(out / "model.pt"), *TINY)
+    run_bundle("run", "evaluating", "--config_file",
+               config_list(configs(NAME, "train.json", "train_cpu.json", "train_msd.json", "evaluate.json")),
+               "--bundle_root", str(BUNDLE), "--dataset_dir", str(root), "--output_dir", str(eval_dir),
+               "--validate#datalist", "$@train#split()['validation']", "--ckpt_path", str(out / "model.pt"), *LA_TINY)
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     assert metrics["num_cases"] == 2 and 0.0 <= metrics["mean_dice"] <= 1.0
     with open(eval_dir / "mean_dice_raw.csv") as f:
         assert [r["filename"] for r in csv.DictReader(f)] == ["la_007", "la_008"]
     seg_dir = tmp_path / "seg"
-    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(root / "imagesTs"), "--output_dir", str(seg_dir), "--ckpt_path", str(out / "model.pt"),
-           "--patch_size", PATCH)
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(root / "imagesTs"), "--output_dir", str(seg_dir),
+               "--ckpt_path", str(out / "model.pt"), "--patch_size", PATCH)
     seg = nib.load(seg_dir / "la_009_seg.nii.gz")
     assert seg.shape == SHAPE and seg.header.get_zooms() == pytest.approx((1.25, 1.25, 1.37))
 
@@ -205,9 +186,8 @@ def test_missing_listed_case_is_named(dataset, tmp_path):
     broken.mkdir()
     (broken / "2018LA_Seg_Training Set").symlink_to(dataset / "2018LA_Seg_Training Set")
     (broken / "train.list").write_text((dataset / "train.list").read_text() + "NOSUCHCASE0000000000\n")
-    proc = bundle("run", "training", "--config_file", config_list(TRAIN), "--bundle_root", str(BUNDLE),
-                  "--dataset_dir", str(broken), "--output_dir", str(tmp_path / "o"), "--num_iterations", "1",
-                  "--val_interval", "1", *TINY, check=False)
+    proc = run_bundle(*training_args(NAME, broken, tmp_path / "o", "--num_iterations", "1", "--val_interval", "1",
+                                     *LA_TINY), check=False)
     assert proc.returncode != 0
     assert "NOSUCHCASE0000000000/mri_norm2.h5" in proc.stdout + proc.stderr
     assert not (tmp_path / "o" / "model.pt").exists()
@@ -240,6 +220,7 @@ def test_parsed_training_config_builds_3d_objects(tmp_path):
     """The config resolves to a 3D VNet, the MetaSSL losses with the 3D settings, and the UA-MT split."""
     from monai.bundle import ConfigParser
 
+    # its own 5-case train.list: the asserted split (2 labeled, 2 unlabeled, 1 validation) needs exactly 5 cases
     root = write_uamt_la_dataset(tmp_path / "LA", n_cases=6, n_test=1, shape=(32, 32, 16), seed=1)
     parser = ConfigParser()
     parser.read_config([CONFIGS / "train.json", CONFIGS / "train_cpu.json"])

@@ -1,64 +1,53 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-"""The qgssl_acdc bundle through `python -m monai.bundle` on synthetic data: snapshots → quality predictor →
-quality-guided SSL training → evaluation → inference with per-case quality JSON."""
+"""The qgssl_acdc bundle through the `python -m monai.bundle` command line on synthetic data: snapshots → quality
+predictor → quality-guided SSL training → evaluation → inference with per-case quality JSON. The runs go in-process
+through tests/bundle_runner.py (the same arguments, the same ``fire`` command line)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import pytest
 import torch
+from bundle_runner import ACDC_TINY, REAL_ACDC, bundle_root, config_list, configs, run_bundle, training_args
 
 from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes
 
-from bundle_runner import REPO  # noqa: E402
-ACDC = REPO.parent / "shared" / "data" / "ACDC"
-BUNDLE = REPO / "bundles" / "qgssl_acdc"
+BUNDLE = bundle_root("qgssl_acdc")
 CONFIGS = BUNDLE / "configs"
-TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]
-TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "2"]
+TINY = list(ACDC_TINY)
+TINY[TINY.index("--labeled_patients") + 1] = "2"  # 2 of the pipeline's 4 training patients are labeled
 
 
-def bundle(*args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    if check and proc.returncode != 0:
-        pytest.fail(f"monai.bundle {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                    f"{proc.stderr[-4000:]}")
-    return proc
-
-
-def configs(*extra: str) -> str:
-    return "[" + ",".join(f"'{f}'" for f in TRAIN + [str(CONFIGS / e) for e in extra]) + "]"
+def train_configs(*extra: str) -> str:
+    """``--config_file`` of train.json + train_cpu.json + ``extra`` (file names in the bundle's configs/)."""
+    return config_list(configs("qgssl_acdc", "train.json", "train_cpu.json", *extra))
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("qg")
+    # not conftest's acdc_dataset: the tests count 2 validation patients, and 2 of 4 training patients are unlabeled
     data = make_acdc_like_dataset(root / "data", n_train_patients=4, n_val_patients=2, size=(32, 32),
                                   size_jitter=4, depth_range=(4, 5), seed=4)
     common = ["--bundle_root", str(BUNDLE), "--dataset_dir", str(data), *TINY]
     snapshots = root / "snapshots"
-    bundle("run", "training_snapshots", "--config_file", configs("train_snapshots.json"), *common,
-           "--output_dir", str(snapshots), "--num_iterations", "6", "--val_interval", "2")
+    run_bundle("run", "training_snapshots", "--config_file", train_configs("train_snapshots.json"), *common,
+               "--output_dir", str(snapshots), "--num_iterations", "6", "--val_interval", "2")
     quality = root / "quality"
-    bundle("run", "training_quality", "--config_file", configs("train_quality.json"), *common,
-           "--quality_output_dir", str(quality), "--quality_snapshot_glob", str(snapshots / "snapshot_*.pt"),
-           "--quality_iterations", "6", "--quality_epoch_length", "3", "--quality_batch_size", "4",
-           "--quality_snapshot_prob", "0.5")
+    run_bundle("run", "training_quality", "--config_file", train_configs("train_quality.json"), *common,
+               "--quality_output_dir", str(quality), "--quality_snapshot_glob", str(snapshots / "snapshot_*.pt"),
+               "--quality_iterations", "6", "--quality_epoch_length", "3", "--quality_batch_size", "4",
+               "--quality_snapshot_prob", "0.5")
     runs = {}
     for loss in ("plqw_metassl", "qar"):
         out = root / loss
-        bundle("run", "training", "--config_file", configs(), *common, "--output_dir", str(out),
-               "--num_iterations", "4", "--val_interval", "2", "--ssl_loss", f"@ssl_losses#{loss}",
-               "--quality_ckpt", str(quality / "quality_predictor.pt"))
+        run_bundle(*training_args("qgssl_acdc", data, out, *TINY, "--num_iterations", "4", "--val_interval", "2",
+                                  "--ssl_loss", f"@ssl_losses#{loss}",
+                                  "--quality_ckpt", str(quality / "quality_predictor.pt")))
         runs[loss] = out
     return {"data": data, "snapshots": snapshots, "quality": quality, **runs}
 
@@ -86,9 +75,10 @@ def test_quality_training_writes_predictor_and_report(pipeline):
 def test_evaluating_quality_reproduces_the_fixed_validation_set(pipeline, tmp_path):
     common = ["--bundle_root", str(BUNDLE), "--dataset_dir", str(pipeline["data"]), *TINY]
     out = tmp_path / "report"
-    bundle("run", "evaluating_quality", "--config_file", configs("train_quality.json"), *common,
-           "--quality_output_dir", str(out), "--quality_snapshot_glob", str(pipeline["snapshots"] / "snapshot_*.pt"),
-           "--quality_ckpt", str(pipeline["quality"] / "quality_predictor.pt"))
+    run_bundle("run", "evaluating_quality", "--config_file", train_configs("train_quality.json"), *common,
+               "--quality_output_dir", str(out),
+               "--quality_snapshot_glob", str(pipeline["snapshots"] / "snapshot_*.pt"),
+               "--quality_ckpt", str(pipeline["quality"] / "quality_predictor.pt"))
     a = (out / "quality_cases.csv").read_text().splitlines()
     assert len(a) - 1 == json.loads((out / "quality_metrics.json").read_text())["all"]["n"]
     # the validation masks are materialised with a fixed seed: the true Dice column is identical across runs
@@ -110,10 +100,8 @@ def test_quality_guided_training_checkpoints(pipeline, loss):
 
 @pytest.mark.slow
 def test_missing_quality_predictor_is_a_clear_error(pipeline, tmp_path):
-    proc = bundle("run", "training", "--config_file", configs(), "--bundle_root", str(BUNDLE),
-                  "--dataset_dir", str(pipeline["data"]), *TINY, "--output_dir", str(tmp_path / "o"),
-                  "--num_iterations", "2", "--val_interval", "1", "--quality_ckpt", str(tmp_path / "nope.pt"),
-                  check=False)
+    proc = run_bundle(*training_args("qgssl_acdc", pipeline["data"], tmp_path / "o", *TINY, "--num_iterations", "2",
+                                     "--val_interval", "1", "--quality_ckpt", str(tmp_path / "nope.pt")), check=False)
     assert proc.returncode != 0
     assert "nope.pt" in proc.stdout + proc.stderr and "training_quality" in proc.stdout + proc.stderr
 
@@ -122,17 +110,17 @@ def test_missing_quality_predictor_is_a_clear_error(pipeline, tmp_path):
 def test_evaluating_contract_and_inference_quality_json(pipeline, tmp_path):
     data = pipeline["data"]
     model = str(pipeline["plqw_metassl"] / "model.pt")
-    bundle("run", "evaluating", "--config_file", configs("evaluate.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(data), "--eval_list", "val.list", "--output_dir", str(tmp_path / "eval"),
-           "--ckpt_path", model, "--patch_size", "[32,32]")
+    run_bundle("run", "evaluating", "--config_file", train_configs("evaluate.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(data), "--eval_list", "val.list", "--output_dir", str(tmp_path / "eval"),
+               "--ckpt_path", model, "--patch_size", "[32,32]")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert 0.0 <= metrics["mean_dice"] <= 1.0 and metrics["num_cases"] == 4
     nii = tmp_path / "nii"
     write_nifti_volumes(data / "data", nii)
     out = tmp_path / "seg"
-    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(nii), "--output_dir", str(out), "--ckpt_path", model,
-           "--quality_ckpt", str(pipeline["quality"] / "quality_predictor.pt"), "--patch_size", "[32,32]")
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(nii), "--output_dir", str(out), "--ckpt_path", model,
+               "--quality_ckpt", str(pipeline["quality"] / "quality_predictor.pt"), "--patch_size", "[32,32]")
     names = (data / "val.list").read_text().split()
     for name in names:
         assert nib.load(out / f"{name}_seg.nii.gz").shape == nib.load(nii / f"{name}.nii.gz").shape
@@ -148,7 +136,7 @@ def test_evaluating_contract_and_inference_quality_json(pipeline, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not ACDC.is_dir(), reason=f"real ACDC data not found at {ACDC}")
+@pytest.mark.skipif(not REAL_ACDC.is_dir(), reason=f"real ACDC data not found at {REAL_ACDC}")
 def test_shipped_models_on_real_validation(tmp_path):
     """The shipped segmenter reproduces the validation Dice of the docs, and the shipped predictor writes a quality
     JSON for a real volume (the QC path of inference.json with the shipped CPU settings)."""
@@ -156,15 +144,15 @@ def test_shipped_models_on_real_validation(tmp_path):
     if not (model.is_file() and predictor.is_file()):
         pytest.skip("no shipped weights in bundles/qgssl_acdc/models")
     docs = json.loads((BUNDLE / "docs" / "validation_metrics.json").read_text())
-    bundle("run", "evaluating", "--config_file", configs("evaluate.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(ACDC), "--output_dir", str(tmp_path / "eval"))
+    run_bundle("run", "evaluating", "--config_file", train_configs("evaluate.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(REAL_ACDC), "--output_dir", str(tmp_path / "eval"))
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["num_cases"] == 20
     assert metrics["mean_dice"] == pytest.approx(docs["mean_dice"], abs=1e-3)
     nii = tmp_path / "nii"
-    write_nifti_volumes(ACDC / "data", nii, names=["patient028_frame01"])
-    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(nii), "--output_dir", str(tmp_path / "seg"))
+    write_nifti_volumes(REAL_ACDC / "data", nii, names=["patient028_frame01"])
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(nii), "--output_dir", str(tmp_path / "seg"))
     qc = json.loads((tmp_path / "seg" / "patient028_frame01_quality.json").read_text())
     assert 0.0 < qc["predicted_mean_dice"] < 1.0
 

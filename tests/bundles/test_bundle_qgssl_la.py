@@ -1,59 +1,51 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
-"""The 3D qgssl_la bundle on synthetic LA volumes: snapshots → 3D quality predictor → PL-QW × MetaSSL training →
-evaluation contract → NIfTI inference with a quality JSON per case."""
+"""The 3D qgssl_la bundle on synthetic LA volumes (conftest.py's session ``la_dataset``): snapshots → 3D quality
+predictor → PL-QW × MetaSSL training → evaluation contract → NIfTI inference with a quality JSON per case. The bundle
+runs through the `python -m monai.bundle` command line, in-process (tests/bundle_runner.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import pytest
 import torch
+from bundle_runner import bundle_root, config_list, configs, run_bundle
 
-from metassl_monai.data import write_uamt_as_nifti, write_uamt_la_dataset
+from metassl_monai.data import write_uamt_as_nifti
 
-from bundle_runner import REPO  # noqa: E402
-BUNDLE = REPO / "bundles" / "qgssl_la"
+NAME = "qgssl_la"
+BUNDLE = bundle_root(NAME)
 CONFIGS = BUNDLE / "configs"
-TRAIN = [str(CONFIGS / "train.json"), str(CONFIGS / "train_cpu.json")]
+# batch size 1, where bundle_runner.LA_TINY has 2: the same (cheaper) runs as before the shared harness
 TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
         "--val_cases", "2"]
 QUALITY_CPU = ["--quality_patch_size", "[32,32,16]", "--quality_backbone", "resnet10", "--quality_widen_factor", "0.5"]
 
 
-def bundle(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    if proc.returncode != 0:
-        pytest.fail(f"monai.bundle {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                    f"{proc.stderr[-4000:]}")
-    return proc
-
-
-def configs(*extra: str) -> str:
-    return "[" + ",".join(f"'{f}'" for f in TRAIN + [str(CONFIGS / e) for e in extra]) + "]"
+def train_configs(*extra: str) -> str:
+    """``--config_file`` value: train.json + train_cpu.json + ``extra`` (file names in the bundle's configs/)."""
+    return config_list(configs(NAME, "train.json", "train_cpu.json", *extra))
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> dict[str, Path]:
+def pipeline(la_dataset, tmp_path_factory) -> dict[str, Path]:
+    """Snapshots, quality predictor and PL-QW × MetaSSL training on ``la_dataset`` (train.list 8: 2 labeled,
+    4 unlabeled, 2 validation; test.list 2); the outputs under ``root``."""
     root = tmp_path_factory.mktemp("qgla")
-    data = write_uamt_la_dataset(root / "LA", n_cases=8, n_test=2, shape=(40, 40, 24), seed=6)
+    data = la_dataset
     common = ["--bundle_root", str(BUNDLE), "--dataset_dir", str(data), *TINY]
-    bundle("run", "training_snapshots", "--config_file", configs("train_snapshots.json"), *common,
-           "--output_dir", str(root / "snapshots"), "--num_iterations", "2", "--val_interval", "1")
-    bundle("run", "training_quality", "--config_file", configs("train_quality.json"), *common,
-           "--quality_output_dir", str(root / "quality"), "--quality_snapshot_glob",
-           str(root / "snapshots" / "snapshot_*.pt"), "--quality_iterations", "4", "--quality_epoch_length", "2",
-           "--quality_batch_size", "2", "--quality_snapshot_prob", "0.5")
-    bundle("run", "training", "--config_file", configs(), *common, "--output_dir", str(root / "train"),
-           "--num_iterations", "2", "--val_interval", "2", "--ssl_loss", "@ssl_losses#plqw_metassl",
-           "--quality_ckpt", str(root / "quality" / "quality_predictor.pt"))
+    run_bundle("run", "training_snapshots", "--config_file", train_configs("train_snapshots.json"), *common,
+               "--output_dir", str(root / "snapshots"), "--num_iterations", "2", "--val_interval", "1")
+    run_bundle("run", "training_quality", "--config_file", train_configs("train_quality.json"), *common,
+               "--quality_output_dir", str(root / "quality"), "--quality_snapshot_glob",
+               str(root / "snapshots" / "snapshot_*.pt"), "--quality_iterations", "4", "--quality_epoch_length", "2",
+               "--quality_batch_size", "2", "--quality_snapshot_prob", "0.5")
+    run_bundle("run", "training", "--config_file", train_configs(), *common, "--output_dir", str(root / "train"),
+               "--num_iterations", "2", "--val_interval", "2", "--ssl_loss", "@ssl_losses#plqw_metassl",
+               "--quality_ckpt", str(root / "quality" / "quality_predictor.pt"))
     return {"root": root, "data": data}
 
 
@@ -77,16 +69,16 @@ def test_plqw_metassl_3d_training_checkpoint(pipeline):
 @pytest.mark.slow
 def test_evaluating_contract_and_inference_quality_json(pipeline, tmp_path):
     data, model = pipeline["data"], str(pipeline["root"] / "train" / "model.pt")
-    bundle("run", "evaluating", "--config_file", configs("evaluate.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(data), "--eval_list", "test.list", "--output_dir", str(tmp_path / "eval"),
-           "--ckpt_path", model, "--patch_size", "[32,32,16]")
+    run_bundle("run", "evaluating", "--config_file", train_configs("evaluate.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(data), "--eval_list", "test.list", "--output_dir", str(tmp_path / "eval"),
+               "--ckpt_path", model, "--patch_size", "[32,32,16]")
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["num_cases"] == 2
     write_uamt_as_nifti(data, tmp_path / "nii", "test.list", with_labels=False)
     out = tmp_path / "seg"
-    bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
-           "--dataset_dir", str(tmp_path / "nii"), "--output_dir", str(out), "--ckpt_path", model,
-           "--quality_ckpt", str(pipeline["root"] / "quality" / "quality_predictor.pt"), "--patch_size", "[32,32,16]",
-           *QUALITY_CPU)
+    run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", str(tmp_path / "nii"), "--output_dir", str(out), "--ckpt_path", model,
+               "--quality_ckpt", str(pipeline["root"] / "quality" / "quality_predictor.pt"),
+               "--patch_size", "[32,32,16]", *QUALITY_CPU)
     for case in (data / "test.list").read_text().split():
         assert nib.load(out / f"{case}_seg.nii.gz").shape == (40, 40, 24)
         qc = json.loads((out / f"{case}_quality.json").read_text())

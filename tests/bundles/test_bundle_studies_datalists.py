@@ -3,7 +3,7 @@
 """
 The train configs of every bundle with MONAI Label's datalist (NIfTI studies, labels in labels/final) and with the
 bundles' own HDF5 data: which pipelines, which unlabeled stream, where the model goes — parsed, not trained
-(tests/test_monailabel.py trains through a real MONAI Label server).
+(tests/bundles/test_monailabel.py trains through a real MONAI Label server).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import h5py
 import nibabel as nib
 import numpy as np
 import pytest
+from bundle_runner import configs
 from monai.bundle import ConfigParser
 
 from metassl_monai.data import acdc_slice_datalists, make_acdc_like_dataset, write_nifti_volumes
 
-from bundle_runner import REPO  # noqa: E402
-BUNDLES = ["metassl_acdc", "qgssl_acdc", "metassl_la", "qgssl_la"]
+BUNDLE_NAMES = ["metassl_acdc", "qgssl_acdc", "metassl_la", "qgssl_la"]
 
 
 def parse(bundle: str, tmp_path: Path, **overrides) -> ConfigParser:
     parser = ConfigParser()
-    parser.read_config(str(REPO / "bundles" / bundle / "configs" / "train.json"))
+    parser.read_config(configs(bundle, "train.json")[0])
     parser.update({"bundle_root": str(tmp_path / "bundle"), "device": "cpu", **overrides})
     return parser
 
@@ -32,6 +32,7 @@ def parse(bundle: str, tmp_path: Path, **overrides) -> ConfigParser:
 @pytest.fixture(scope="module")
 def acdc(tmp_path_factory):
     """Synthetic SSL4MIS layout + its validation volumes as NIfTI studies: 2 with labels/final labels, 2 without."""
+    # not conftest's acdc_dataset: 4 validation volumes (2 patients) are needed, and the studies are written into it
     root = make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "ACDC", n_train_patients=2, n_val_patients=2,
                                   size=(32, 32), depth_range=(4, 5), size_jitter=0, seed=3)
     studies = root / "studies"
@@ -50,7 +51,7 @@ def _ml_datalist(studies: Path, names: list[str]) -> list[dict]:
             for n in names]
 
 
-@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("bundle", BUNDLE_NAMES)
 def test_monailabel_datalist_switches_to_volumes_and_studies_without_labels(bundle, acdc, tmp_path):
     _, studies, names = acdc
     parser = parse(bundle, tmp_path, **{

@@ -4,15 +4,15 @@
 What the MONAI Model Zoo checks, for every bundle, with MONAI's own tools: metadata against the schema
 (`verify_metadata`), network input/output (`verify_net_in_out`), TorchScript export (`ckpt_export`), the workflow
 properties (`ConfigWorkflow.check_properties`), the file layout, the README template and the JSON formatting.
+MONAI's tools run through their command line (`python -m monai.bundle ...`) in this process (tests/bundle_runner.py);
+the workflow properties are checked on the session datasets of tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from bundle_runner import BUNDLES as BUNDLES_DIR
+from bundle_runner import REPO, bundle_root, run_bundle
 
-from bundle_runner import REPO  # noqa: E402
 BUNDLES = ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"]
-SCHEMA = REPO / "bundles" / "metadata_schema.json"
+SCHEMA = BUNDLES_DIR / "metadata_schema.json"
 ZOO_FILE_LIMIT = 25 * 1024 * 1024  # the zoo's limit for a file in the repository; larger ones go to large_files.yml
 README_SECTIONS = [
     "# Model Overview",
@@ -43,21 +44,8 @@ README_SECTIONS = [
 ]
 
 
-def root(bundle: str) -> Path:
-    return REPO / "bundles" / bundle
-
-
 def metadata(bundle: str) -> dict:
-    return json.loads((root(bundle) / "configs" / "metadata.json").read_text())
-
-
-def monai_bundle(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    if proc.returncode != 0:
-        pytest.fail(f"monai.bundle {args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+    return json.loads((bundle_root(bundle) / "configs" / "metadata.json").read_text())
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
@@ -65,8 +53,8 @@ def test_verify_metadata_with_monai(bundle, tmp_path):
     """MONAI's verifier against our schema (copied to the download path: verify_metadata then skips the download)."""
     target = tmp_path / "schema.json"
     target.write_bytes(SCHEMA.read_bytes())
-    proc = monai_bundle("verify_metadata", "--meta_file", str(root(bundle) / "configs" / "metadata.json"),
-                        "--filepath", str(target))
+    proc = run_bundle("verify_metadata", "--meta_file", str(bundle_root(bundle) / "configs" / "metadata.json"),
+                      "--filepath", str(target))
     assert "metadata is verified with no error" in proc.stdout + proc.stderr
 
 
@@ -120,13 +108,13 @@ def test_metadata_is_consistent(bundle):
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config(str(root(bundle) / "configs" / "train.json"))
+    parser.read_config(str(bundle_root(bundle) / "configs" / "train.json"))
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == parser["num_classes"]
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_bundle_layout_and_large_files(bundle):
-    r = root(bundle)
+    r = bundle_root(bundle)
     for name in ("LICENSE", "configs/metadata.json", "configs/inference.json", "configs/train.json",
                  "configs/evaluate.json", "configs/multi_gpu_train.json", "configs/multi_gpu_evaluate.json",
                  "configs/logging.conf", "docs/README.md", "docs/data_license.txt", "large_files.yml"):
@@ -143,7 +131,7 @@ def test_bundle_layout_and_large_files(bundle):
 
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_readme_follows_the_zoo_template(bundle):
-    text = (root(bundle) / "docs" / "README.md").read_text()
+    text = (bundle_root(bundle) / "docs" / "README.md").read_text()
     headings = [line.strip() for line in text.splitlines() if line.startswith("#")]
     positions = []
     for section in README_SECTIONS:
@@ -152,10 +140,10 @@ def test_readme_follows_the_zoo_template(bundle):
     assert positions == sorted(positions), "sections out of the template's order"
     # the documented commands name configs that exist
     for config in set(re.findall(r"configs/([a-z_]+\.json)", text)):
-        assert (root(bundle) / "configs" / config).is_file(), config
+        assert (bundle_root(bundle) / "configs" / config).is_file(), config
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in (REPO / "bundles").glob("*/**/*.json")
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in BUNDLES_DIR.glob("*/**/*.json")
                                         if "runs" not in p.parts and "_layers" not in p.parts))
 def test_json_formatted_as_the_zoo_pre_commit_wants(path):
     """4-space indentation, keys in the author's order (not sorted), a final newline."""
@@ -166,21 +154,21 @@ def test_json_formatted_as_the_zoo_pre_commit_wants(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_verify_net_in_out(bundle):
-    c = root(bundle) / "configs"
-    proc = monai_bundle("verify_net_in_out", "network_def", "--meta_file", str(c / "metadata.json"),
-                        "--config_file", str(c / "inference.json"), "--device", "cpu")
+    c = bundle_root(bundle) / "configs"
+    proc = run_bundle("verify_net_in_out", "network_def", "--meta_file", str(c / "metadata.json"),
+                      "--config_file", str(c / "inference.json"), "--device", "cpu")
     assert "data shape of network is verified with no error" in proc.stdout + proc.stderr
 
 
 def weights_for(bundle: str, tmp_path: Path) -> Path:
     """The shipped weights, or (bundles that ship none) a randomly initialised network_def."""
-    shipped = root(bundle) / "models" / "model.pt"
+    shipped = bundle_root(bundle) / "models" / "model.pt"
     if shipped.is_file():
         return shipped
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config(str(root(bundle) / "configs" / "inference.json"))
+    parser.read_config(str(bundle_root(bundle) / "configs" / "inference.json"))
     torch.manual_seed(0)
     path = tmp_path / "model.pt"
     torch.save(parser.get_parsed_content("network_def").state_dict(), path)
@@ -190,11 +178,11 @@ def weights_for(bundle: str, tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_ckpt_export_torchscript_matches_eager(bundle, tmp_path):
-    c = root(bundle) / "configs"
+    c = bundle_root(bundle) / "configs"
     ckpt = weights_for(bundle, tmp_path)
     ts = tmp_path / "model.ts"
-    monai_bundle("ckpt_export", "network_def", "--filepath", str(ts), "--ckpt_file", str(ckpt),
-                 "--meta_file", str(c / "metadata.json"), "--config_file", str(c / "inference.json"))
+    run_bundle("ckpt_export", "network_def", "--filepath", str(ts), "--ckpt_file", str(ckpt),
+               "--meta_file", str(c / "metadata.json"), "--config_file", str(c / "inference.json"))
     scripted = torch.jit.load(str(ts), map_location="cpu")
     from monai.bundle import ConfigParser
 
@@ -217,14 +205,10 @@ def test_ckpt_export_torchscript_matches_eager(bundle, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory) -> dict[str, Path]:
-    from metassl_monai.data import make_acdc_like_dataset
-    from metassl_monai.data.synthetic_la import write_uamt_la_dataset
-
+def datasets(tmp_path_factory, acdc_dataset, la_dataset) -> dict[str, Path]:
+    """The session ACDC-like and LA-like datasets (read-only: the workflows only read them), a NIfTI volume for the
+    infer workflow and random quality-predictor weights for qgssl_la."""
     base = tmp_path_factory.mktemp("zoo")
-    acdc = make_acdc_like_dataset(base / "acdc", n_train_patients=3, n_val_patients=1, size=(32, 32),
-                                  size_jitter=4, depth_range=(4, 5), seed=3)
-    la = write_uamt_la_dataset(base / "LA", n_cases=8, n_test=2, shape=(40, 40, 24), seed=5)
     nii = base / "nii"
     nii.mkdir()
     affine = np.diag([1.5, 1.5, 5.0, 1.0])
@@ -234,9 +218,9 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config([str(root("qgssl_la") / "configs" / f) for f in ("train.json", "train_cpu.json")])
+    parser.read_config([str(bundle_root("qgssl_la") / "configs" / f) for f in ("train.json", "train_cpu.json")])
     torch.save(parser.get_parsed_content("quality_predictor_def").state_dict(), predictor)
-    return {"acdc": acdc, "la": la, "nii": nii, "la_predictor": predictor}
+    return {"acdc": acdc_dataset, "la": la_dataset, "nii": nii, "la_predictor": predictor}
 
 
 @pytest.mark.slow
@@ -246,9 +230,9 @@ def test_config_workflow_properties(bundle, workflow_type, datasets, tmp_path):
     """MONAI's ConfigWorkflow finds every required train / infer property (it instantiates them: real data)."""
     from monai.bundle import ConfigWorkflow
 
-    c = root(bundle) / "configs"
+    c = bundle_root(bundle) / "configs"
     configs = ["train.json", "train_cpu.json"] if workflow_type == "train" else ["inference.json"]
-    overrides = {"output_dir": str(tmp_path / "out"), "bundle_root": str(root(bundle))}
+    overrides = {"output_dir": str(tmp_path / "out"), "bundle_root": str(bundle_root(bundle))}
     if workflow_type == "train":
         overrides["dataset_dir"] = str(datasets["acdc" if "acdc" in bundle else "la"])
         overrides.update({"labeled_patients": 1} if "acdc" in bundle else {"labeled_cases": 2, "val_cases": 2})

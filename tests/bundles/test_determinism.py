@@ -2,7 +2,8 @@
 # Licensed under the Apache License, Version 2.0
 """
 Reproducibility (issue #6): the same seed on CPU gives a bitwise identical per-iteration loss trace, through the bundles
-as a user runs them (`python -m monai.bundle run training`), and another seed gives another trace.
+as a user runs them (the `python -m monai.bundle run training` command line, run in-process by tests/bundle_runner.py),
+and another seed gives another trace. Each trace comes from its own run, written to its own output directory.
 
 The trace is written by :class:`metassl_monai.handlers.LossTraceWriter`, appended to the training handlers by an extra
 config file merged after the bundle's own; it records the trainer's ``engine.state.output["loss_terms"]``.
@@ -11,17 +12,13 @@ config file merged after the bundle's own; it records the trainer's ``engine.sta
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from bundle_runner import run_bundle, training_args
 
-from metassl_monai.data import make_acdc_like_dataset, write_uamt_la_dataset
 from metassl_monai.handlers import read_loss_trace
 
-from bundle_runner import REPO  # noqa: E402
 # 6 iterations with a validation after the 3rd (2D); 5 iterations and one validation at the end (3D, slower)
 ACDC_TINY = ["--num_iterations", "6", "--val_interval", "3", "--patch_size", "[32,32]", "--batch_size", "2",
              "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
@@ -30,15 +27,14 @@ LA_TINY = ["--num_iterations", "5", "--val_interval", "5", "--patch_size", "[16,
 TRACE_CONFIG = {"+train#handlers": [{"_target_": "metassl_monai.handlers.LossTraceWriter", "output_dir": "@output_dir"}]}
 
 
-@pytest.fixture(scope="module")
-def acdc(tmp_path_factory) -> Path:
-    return make_acdc_like_dataset(tmp_path_factory.mktemp("acdc") / "data", n_train_patients=3, n_val_patients=1,
-                                  size=(32, 32), size_jitter=4, depth_range=(4, 5), seed=3)
+@pytest.fixture
+def acdc(acdc_dataset) -> Path:
+    return acdc_dataset
 
 
-@pytest.fixture(scope="module")
-def la(tmp_path_factory) -> Path:
-    return write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=8, n_test=1, shape=(24, 24, 20), seed=5)
+@pytest.fixture
+def la(la_small_dataset) -> Path:
+    return la_small_dataset
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +46,9 @@ def trace_config(tmp_path_factory) -> str:
 
 def train_trace(bundle: str, dataset: Path, out: Path, trace_config: str, *overrides: str) -> list[dict]:
     """Train ``bundle`` on CPU (``--num_iterations N`` among ``overrides``) and return its loss trace (one dict per
-    iteration, checked to hold iterations 1..N)."""
-    configs = REPO / "bundles" / bundle / "configs"
-    files = [str(configs / "train.json"), str(configs / "train_cpu.json"), trace_config]
-    args = ["run", "training", "--config_file", "[" + ",".join(f"'{f}'" for f in files) + "]",
-            "--bundle_root", str(REPO / "bundles" / bundle), "--dataset_dir", str(dataset), "--output_dir", str(out),
-            *overrides]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True, timeout=600,
-                          env=env)
-    if proc.returncode != 0:
-        pytest.fail(f"training failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    iteration, checked to hold iterations 1..N), read from the file that this run wrote to ``out``."""
+    assert not (out / "loss_trace.jsonl").exists(), "every trace comes from a run of its own"
+    run_bundle(*training_args(bundle, dataset, out, *overrides, config_files=[trace_config]))
     trace = read_loss_trace(str(out / "loss_trace.jsonl"))
     iterations = int(overrides[overrides.index("--num_iterations") + 1])
     assert [r["iteration"] for r in trace] == list(range(1, iterations + 1))
@@ -77,9 +65,9 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def default_acdc_trace(acdc, trace_config, tmp_path_factory) -> list[dict]:
+def default_acdc_trace(acdc_dataset, trace_config, tmp_path_factory) -> list[dict]:
     """The metassl_acdc Mean Teacher trace with the bundle's seed (shared by the same-seed and other-seed tests)."""
-    return train_trace("metassl_acdc", acdc, tmp_path_factory.mktemp("default"), trace_config, *ACDC_TINY)
+    return train_trace("metassl_acdc", acdc_dataset, tmp_path_factory.mktemp("default"), trace_config, *ACDC_TINY)
 
 
 @pytest.mark.slow
