@@ -25,7 +25,8 @@ CHECK='import torch, torchvision, monai, monailabel, metassl_monai, itk, fastapi
 
 WHERE='import importlib.util as u; s = u.find_spec("metassl_monai"); print(s.origin if s else "")'
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ] && [ -x "$VENV/bin/monailabel" ]; then
-    if [ "$("$VENV/bin/python" -c "$WHERE")" != "$ROOT/metassl_monai/__init__.py" ]; then
+    # asked from / : run from the checkout, the current directory's metassl_monai/ would hide a stale install
+    if [ "$(cd / && "$VENV/bin/python" -c "$WHERE")" != "$ROOT/metassl_monai/__init__.py" ]; then
         echo "[setup_monailabel_env] pointing $VENV at $ROOT"
         "$VENV/bin/python" -m pip install --progress-bar off --no-deps -e "$ROOT"
     fi

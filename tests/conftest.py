@@ -85,3 +85,41 @@ def fresh_copy(tmp_path) -> Callable[[Path], Path]:
         return Path(shutil.copytree(root, tmp_path / "copy" / root.name))
 
     return copy
+
+
+# --- how pytest-xdist shares the suite between workers (CI: -n 2 --dist loadgroup) --------------------------------
+# Every test file is one unit of work (as --dist loadfile: its module fixtures, e.g. trained runs, stay in one
+# process), except files that set ``SPLIT_ACROSS_WORKERS``: ``True`` when their tests share nothing costly (they are
+# spread one by one), or a function of the test item naming its unit within the file (e.g. the parameter of a
+# module fixture, so that each parameter's fixture is still made once). Units start longest first, so the last minutes do not wait on one long file; LONGEST_FIRST lists the
+# files that take over a minute on the CI machine (see the README), in decreasing order.
+LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 2), 2026-12-04
+    "tests/bundles/test_behaviour_unchanged.py",  # 436 (its tests spread: SPLIT_ACROSS_WORKERS)
+    "tests/bundles/test_multi_gpu.py",  # 241
+    "tests/bundles/test_bundle_resume.py",  # 105
+    "tests/bundles/test_monailabel.py",  # ~140 with its trainings (two units: one per served family)
+    "tests/bundles/test_bundle_metassl_la.py",  # 93
+    "tests/test_export.py",  # 91
+    "tests/bundles/test_bundle_qgssl_la.py",  # 62
+    "tests/bundles/test_determinism.py",  # 53
+    "tests/bundles/test_bundle_zoo.py",  # 40
+    "tests/test_distributed.py",  # 37
+)
+
+
+def _unit(item) -> str:
+    path, split = item.nodeid.split("::")[0], getattr(item.module, "SPLIT_ACROSS_WORKERS", False)
+    if callable(split):
+        return f"{path}::{split(item)}"
+    return item.nodeid if split else path
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to the node id
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keeps its order
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_unit(item)))

@@ -21,7 +21,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -177,6 +176,10 @@ class Server:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
         self._log.close()
+
+
+def SPLIT_ACROSS_WORKERS(item) -> str:  # noqa: N802 -- conftest.py: one unit of work per served family
+    return str(item.callspec.params["served"])
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
