@@ -93,12 +93,12 @@ class Framework(nn.Module):
         """True once :meth:`distribute` was called."""
         return bool(self._ddp)
 
-    def run(self, network: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def run(self, network: nn.Module, x: torch.Tensor, **kwargs) -> torch.Tensor:
         """
-        ``inferer(x, network)`` (through the network's DDP wrapper after :meth:`distribute`); frameworks call their
-        trainable networks this way.
+        ``inferer(x, network, **kwargs)`` (through the network's DDP wrapper after :meth:`distribute`; ``kwargs`` go
+        to the network's forward, e.g. ``all_heads=True``); frameworks call their trainable networks this way.
         """
-        return self.inferer(x, self._ddp.get(id(network), network))
+        return self.inferer(x, self._ddp.get(id(network), network), **kwargs)
 
     def trainable_networks(self) -> list[nn.Module]:
         """The networks the optimizer updates (put in train mode each iteration)."""

@@ -149,12 +149,13 @@ def test_shipped_model_metrics_unchanged(bundle, baseline, datasets, tmp_path):
 #: of the moved seams, and the bundle READMEs that name config ids. Everything else must be byte-identical.
 CHANGED_BY_DESIGN = ("configs/", "scripts/", "docs/README.md", "docs/export.md")
 KEPT_CONFIGS = ("configs/train_cpu.json",)  # hand-edited, untouched: byte-identical too
-NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py"}  # follow_iteration, BranchLosses
+NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # follow_iteration, BranchLosses
+                "scripts/frameworks/rdrop.py"}  # issue 14: frameworks#rdrop
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_exported_bundle_files_unchanged(bundle, baseline, tmp_path):
-    """`python -m metassl_monai export` writes the same files as before (plus the two new vendored modules), and
+    """`python -m metassl_monai export` writes the same files as before (plus the new vendored modules), and
     every file that was not changed on purpose (weights, licences, docs, large_files.yml) is byte-identical."""
     before, now = baseline["exports"][bundle], exported_files(bundle, tmp_path / "export")
     assert set(now) == set(before) | NEW_VENDORED

@@ -27,7 +27,8 @@ EVALUATE = config_list(configs("metassl_acdc", "train.json", "evaluate.json"))
 def trained(acdc_dataset, tmp_path_factory) -> dict[str, Path]:
     """One short training per framework (the same runs serve the evaluation and inference tests)."""
     runs = {}
-    for framework, ssl_loss in (("supervised", "none"), ("mean_teacher", "metassl"), ("cps", "metassl")):
+    for framework, ssl_loss in (("supervised", "none"), ("mean_teacher", "metassl"), ("cps", "metassl"),
+                                ("rdrop", "metassl")):
         out = tmp_path_factory.mktemp(framework)
         run_bundle(*training_args("metassl_acdc", acdc_dataset, out, "--num_iterations", "6", "--val_interval", "3",
                                   "--framework", f"@frameworks#{framework}", "--ssl_loss", f"@ssl_losses#{ssl_loss}",
@@ -37,7 +38,7 @@ def trained(acdc_dataset, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework", ["supervised", "mean_teacher", "cps"])
+@pytest.mark.parametrize("framework", ["supervised", "mean_teacher", "cps", "rdrop"])
 def test_training_writes_best_model_and_full_checkpoint(trained, framework):
     out = trained[framework]
     state = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
@@ -50,13 +51,15 @@ def test_training_writes_best_model_and_full_checkpoint(trained, framework):
         return
     # MetaSSL thresholds are checkpointed per branch (and moved away from their initial 0.9)
     taus = [v for k, v in ckpt["consistency_losses"].items() if k.endswith("thresholds")]
-    assert len(taus) == (2 if framework == "cps" else 1)
+    assert len(taus) == (1 if framework == "mean_teacher" else 2)  # CPS, R-Drop: two branches
     assert all(t.shape == (4,) and not torch.allclose(t, torch.full((4,), 0.9)) for t in taus)
     assert len([k for k in ckpt["labeled_consistency_losses"] if k.endswith("thresholds")]) == len(taus)
     if framework == "mean_teacher":
         assert any(k.startswith("teacher.") for k in ckpt["framework"])
-    else:
+    elif framework == "cps":
         assert any(k.startswith("network_b.") for k in ckpt["framework"])
+    else:  # R-Drop: two passes of the one network
+        assert all(k.startswith("network.") for k in ckpt["framework"])
     assert list(out.glob("events.out.tfevents.*")), "TensorBoard events are written"
 
 

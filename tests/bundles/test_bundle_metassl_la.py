@@ -40,9 +40,9 @@ def dataset(la_dataset) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(la_dataset, tmp_path_factory) -> dict[str, Path]:
-    """A short MT + MetaSSL run and a short CPS + MetaSSL run (the same runs serve evaluation and inference)."""
+    """Short MT, CPS and R-Drop runs with MetaSSL (the same runs serve evaluation and inference)."""
     runs = {}
-    for framework, iterations in (("mean_teacher", 4), ("cps", 2)):
+    for framework, iterations in (("mean_teacher", 4), ("cps", 2), ("rdrop", 2)):
         out = tmp_path_factory.mktemp(framework)
         run_bundle(*training_args(NAME, la_dataset, out, "--num_iterations", str(iterations), "--val_interval", "2",
                                   "--framework", f"@frameworks#{framework}", *LA_TINY))
@@ -51,7 +51,7 @@ def trained(la_dataset, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework, iterations", [("mean_teacher", 4), ("cps", 2)])
+@pytest.mark.parametrize("framework, iterations", [("mean_teacher", 4), ("cps", 2), ("rdrop", 2)])
 def test_training_writes_best_model_and_full_checkpoint(trained, framework, iterations):
     out = trained[framework]
     state = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
@@ -61,12 +61,14 @@ def test_training_writes_best_model_and_full_checkpoint(trained, framework, iter
     # the 3D MetaSSL thresholds: one (binary) pair per branch and term, capped at 0.9 like the paper's 3D code
     for key in ("consistency_losses", "labeled_consistency_losses"):
         taus = [v for k, v in ckpt[key].items() if k.endswith("thresholds")]
-        assert len(taus) == (2 if framework == "cps" else 1)
+        assert len(taus) == (1 if framework == "mean_teacher" else 2)  # CPS, R-Drop: two branches
         for tau in taus:
             assert tau.shape == (2,) and bool((tau > 0).all()) and bool((tau <= 0.9 + 1e-6).all())
         assert any(not torch.allclose(t, torch.full((2,), 0.9)) for t in taus), "thresholds were updated"
-    network = "teacher." if framework == "mean_teacher" else "network_b."
-    assert any(k.startswith(network) for k in ckpt["framework"])
+    if framework == "rdrop":  # two passes of the one network
+        assert all(k.startswith("network.") for k in ckpt["framework"])
+    else:
+        assert any(k.startswith("teacher." if framework == "mean_teacher" else "network_b.") for k in ckpt["framework"])
     assert list(out.glob("events.out.tfevents.*")), "TensorBoard events are written"
 
 

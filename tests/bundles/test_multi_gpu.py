@@ -66,6 +66,7 @@ CASES = {
     # id: (bundle, dataset fixture, extra overrides)
     "metassl_acdc-mt": ("metassl_acdc", "acdc", ["--framework", "@frameworks#mean_teacher"]),
     "metassl_acdc-cps": ("metassl_acdc", "acdc", ["--framework", "@frameworks#cps"]),
+    "metassl_acdc-rdrop": ("metassl_acdc", "acdc", ["--framework", "@frameworks#rdrop"]),  # one DDP call, 2 passes
     "metassl_la-mt": ("metassl_la", "la", ["--framework", "@frameworks#mean_teacher"]),
     "qgssl_acdc-plqw_metassl": ("qgssl_acdc", "acdc", ["--ssl_loss", "@ssl_losses#plqw_metassl"]),
     "qgssl_la-qar": ("qgssl_la", "la", ["--ssl_loss", "@ssl_losses#qar"]),
