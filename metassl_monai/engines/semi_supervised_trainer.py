@@ -41,9 +41,12 @@ class SemiSupervisedTrainer(Trainer):
 
     1. next labeled batch (the engine's data loader) and next unlabeled batch (``unlabeled_data_loader``, cycled
        independently, its ``DistributedSampler`` epoch advanced on every new pass);
-    2. ``framework(x_l, x_u)`` → one :class:`~metassl_monai.frameworks.Branch` per trainable network;
+    2. ``framework(x_l, x_u)`` → one :class:`~metassl_monai.frameworks.Branch` per trainable network (a
+       framework with :attr:`~metassl_monai.frameworks.Framework.view_keys` also gets those views of both batches,
+       ``views={key: (labeled, unlabeled)}``);
     3. per branch: ``supervised_loss(pred_l, y_l) + λ · [consistency_loss(pred_u, ref_u)
-       + labeled_consistency_loss(pred_l, ref_l, y_l)]``, summed over branches (a loss with
+       + labeled_consistency_loss(pred_l, ref_l, y_l)]`` (``pred_l_consistency`` instead of ``pred_l`` in the
+       labeled term when the branch sets it), summed over branches (a loss with
        ``requires_image = True``, e.g. the quality-guided ones, is also given ``image=`` the clean input batch);
     4. backward and optimizer step (with ``torch.autocast``/GradScaler when ``amp``).
 
@@ -315,9 +318,16 @@ class SemiSupervisedTrainer(Trainer):
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
         x_l, y_l = engine._prepare(batchdata, (engine.image_key, engine.label_key))
-        x_u = None
+        x_u, unlabeled_batch = None, None
         if engine.unlabeled_data_loader is not None:
-            x_u = engine._prepare(engine._next_unlabeled(), (engine.image_key,))[0]
+            unlabeled_batch = engine._next_unlabeled()
+            x_u = engine._prepare(unlabeled_batch, (engine.image_key,))[0]
+        # extra views a framework reads (FixMatch's strong view), moved like the images
+        views = {
+            key: (engine._prepare(batchdata, (key,))[0],
+                  None if unlabeled_batch is None else engine._prepare(unlabeled_batch, (key,))[0])
+            for key in engine.framework.view_keys
+        }
         engine.state.output = {Keys.IMAGE: x_l, Keys.LABEL: y_l}
         if x_u is not None:
             engine.state.output["unlabeled_image"] = x_u
@@ -329,7 +339,8 @@ class SemiSupervisedTrainer(Trainer):
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
 
         def _forward_and_loss() -> None:
-            branches = engine.framework(x_l, x_u, with_labeled_reference=losses.has_labeled)
+            extra = {"views": views} if views else {}
+            branches = engine.framework(x_l, x_u, with_labeled_reference=losses.has_labeled, **extra)
             engine.state.output[Keys.PRED] = branches[0].pred_l
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             weight = float(getattr(engine.state, "consistency_weight", 0.0) or 0.0)
@@ -345,7 +356,7 @@ class SemiSupervisedTrainer(Trainer):
                     terms["cons_u" + suffix] = cons_u.item()
                     total = total + weight * cons_u
                 if losses.has_labeled:
-                    cons_l = _call(losses.labeled[i], branch.pred_l, branch.ref_l, y_l, x_l)
+                    cons_l = _call(losses.labeled[i], branch.labeled_consistency_pred, branch.ref_l, y_l, x_l)
                     terms["cons_l" + suffix] = cons_l.item()
                     total = total + weight * cons_l
             terms["loss"] = total.item()

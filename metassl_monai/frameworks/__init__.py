@@ -3,9 +3,10 @@
 from .base import Branch, Framework
 from .cct import CrossConsistencyTraining
 from .cps import CrossPseudoSupervision
+from .fixmatch import FixMatch
 from .mean_teacher import MeanTeacher
 from .rdrop import RDrop
 from .supervised import Supervised
 
-__all__ = ["Branch", "Framework", "MeanTeacher", "CrossPseudoSupervision", "CrossConsistencyTraining", "RDrop",
+__all__ = ["Branch", "Framework", "MeanTeacher", "CrossPseudoSupervision", "CrossConsistencyTraining", "FixMatch", "RDrop",
            "Supervised"]

@@ -26,12 +26,21 @@ class Branch:
         pred_u: its logits on the unlabeled images (gradient flows), or None for supervised-only training.
         ref_u: the reference logits on the unlabeled images (no gradient), or None.
         ref_l: the reference logits on the labeled images (no gradient), only when asked for, else None.
+        pred_l_consistency: the logits the labeled consistency term trains against ``ref_l`` when they are not
+            ``pred_l`` (FixMatch: the strong view of the labeled images; the supervised loss keeps ``pred_l``, the
+            weak view), else None.
     """
 
     pred_l: torch.Tensor
     pred_u: torch.Tensor | None = None
     ref_u: torch.Tensor | None = None
     ref_l: torch.Tensor | None = None
+    pred_l_consistency: torch.Tensor | None = None
+
+    @property
+    def labeled_consistency_pred(self) -> torch.Tensor:
+        """What the labeled consistency term trains: ``pred_l_consistency`` when set, else ``pred_l``."""
+        return self.pred_l if self.pred_l_consistency is None else self.pred_l_consistency
 
 
 class Framework(nn.Module):
@@ -39,6 +48,9 @@ class Framework(nn.Module):
     A semi-supervised framework: given a labeled and an unlabeled batch, produce (prediction, reference) pairs.
     It knows nothing about losses. Subclasses set :attr:`num_branches` and :attr:`uses_unlabeled` and implement
     :meth:`forward`. :attr:`network` is the network used for validation, inference and the exported model.
+    A framework that needs more than one view of each image (FixMatch's strong view) names the batch keys of the
+    extra views in :attr:`view_keys`; the trainer then moves them to the device with the images and calls
+    ``forward(labeled, unlabeled, with_labeled_reference, views={key: (labeled_view, unlabeled_view)})``.
 
     Args:
         network: the network validated, exported and (for most frameworks) trained.
@@ -48,6 +60,8 @@ class Framework(nn.Module):
 
     num_branches: int = 1
     uses_unlabeled: bool = True
+    #: batch keys of the extra image views the framework reads (both streams), e.g. ``("image_strong",)``
+    view_keys: tuple[str, ...] = ()
 
     def __init__(self, network: nn.Module, inferer: Inferer | None = None) -> None:
         super().__init__()

@@ -2,7 +2,7 @@
 # Licensed under the Apache License, Version 2.0
 from .branch import BranchLosses
 from .combined import WeightedSumLoss
-from .consistency import PseudoLabelCrossEntropyLoss, PseudoLabelDiceCELoss, SoftmaxMSELoss, weighted_sample_mean
+from .consistency import ConfidenceMaskedCrossEntropyLoss, PseudoLabelCrossEntropyLoss, PseudoLabelDiceCELoss, SoftmaxMSELoss, weighted_sample_mean
 from .heterogeneous import REGION_NAMES, HeterogeneousLoss
 from .quality import QualityAwareRegularizationLoss, QualityWeightedLoss, quality_weights
 from .weights import exp_weights, ratio_weights
@@ -11,6 +11,7 @@ __all__ = [
     "BranchLosses",
     "HeterogeneousLoss",
     "REGION_NAMES",
+    "ConfidenceMaskedCrossEntropyLoss",
     "PseudoLabelCrossEntropyLoss",
     "PseudoLabelDiceCELoss",
     "SoftmaxMSELoss",

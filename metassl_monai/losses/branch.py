@@ -78,7 +78,9 @@ class BranchLosses(nn.Module):
           threshold of each class) and, once called, ``<name>/fraction_<R>`` (the fraction of voxels in region R)
           and ``<name>/term_<R>`` (the region's loss term) for R in UC, US, DC, DS;
         - every quality-guided loss: ``<name>/<LossClass>_quality`` (mean predicted quality of the last call), and
-          for PL-QW ``<name>/plqw_weight_mean`` and ``<name>/plqw_kept_fraction`` (images with a weight > 0).
+          for PL-QW ``<name>/plqw_weight_mean`` and ``<name>/plqw_kept_fraction`` (images with a weight > 0);
+        - every :class:`~metassl_monai.losses.ConfidenceMaskedCrossEntropyLoss`: ``<name>/confident_fraction`` (the
+          fraction of pixels above its fixed threshold).
 
         Reading them changes nothing: no extra pass, the losses' state is untouched.
         """
@@ -91,6 +93,9 @@ class BranchLosses(nn.Module):
             if isinstance(weights, torch.Tensor):
                 out[f"{name}/plqw_weight_mean"] = weights.float().mean().item()
                 out[f"{name}/plqw_kept_fraction"] = (weights > 0).float().mean().item()
+            mask_fraction = getattr(module, "mask_fraction", None)  # FixMatch's confidence mask
+            if isinstance(mask_fraction, torch.Tensor):
+                out[f"{name}/confident_fraction"] = float(mask_fraction)
             if isinstance(module, HeterogeneousLoss):
                 for k, tau in enumerate(module.thresholds.tolist()):
                     out[f"{name}/threshold_{k}"] = float(tau)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.loss import _Loss
 
-__all__ = ["PseudoLabelCrossEntropyLoss", "PseudoLabelDiceCELoss", "SoftmaxMSELoss", "weighted_sample_mean"]
+__all__ = ["ConfidenceMaskedCrossEntropyLoss", "PseudoLabelCrossEntropyLoss", "PseudoLabelDiceCELoss", "SoftmaxMSELoss", "weighted_sample_mean"]
 
 
 def _check_pair(pred_logits: torch.Tensor, ref_logits: torch.Tensor) -> None:
@@ -59,6 +59,49 @@ class PseudoLabelCrossEntropyLoss(_Loss):
         if sample_weights is None:
             return ce.mean()
         return weighted_sample_mean(ce.flatten(1).mean(1), sample_weights)
+
+
+class ConfidenceMaskedCrossEntropyLoss(_Loss):
+    """
+    FixMatch's unlabeled loss: cross-entropy of ``pred_logits`` (B, C, *spatial) against the detached hard
+    pseudo-label ``argmax(ref_logits)``, kept only where the reference's confidence ``max softmax(ref_logits)`` is
+    at least ``threshold``, averaged over *all* pixels (masked pixels count as 0, as FixMatch/UniMatch normalise):
+    ``Σ 1[c ≥ τ]·CE / N``. MetaSSL's :class:`~metassl_monai.losses.HeterogeneousLoss` replaces this fixed mask by its
+    four regions and adaptive thresholds. ``target`` is ignored. With ``sample_weights`` (B,), the per-image means
+    are combined as ``Σ w_i ℓ_i / Σ w_i``. After each call :attr:`mask_fraction` holds the kept fraction of pixels.
+
+    Args:
+        threshold: confidence threshold τ in [0, 1] (FixMatch: 0.95).
+
+    Raises:
+        ValueError: ``threshold`` outside [0, 1], or the logits' shapes differ.
+    """
+
+    def __init__(self, threshold: float = 0.95) -> None:
+        super().__init__()
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}.")
+        self.threshold = float(threshold)
+        self.mask_fraction: torch.Tensor | None = None
+
+    def forward(
+        self,
+        pred_logits: torch.Tensor,
+        ref_logits: torch.Tensor,
+        target: torch.Tensor | None = None,
+        sample_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        _check_pair(pred_logits, ref_logits)
+        confidence, pseudo = torch.softmax(ref_logits.detach().float(), dim=1).max(dim=1)
+        keep = (confidence >= self.threshold).to(torch.float32)
+        self.mask_fraction = keep.mean().detach()
+        ce = F.cross_entropy(pred_logits.float(), pseudo, reduction="none") * keep
+        if sample_weights is None:
+            return ce.mean()
+        return weighted_sample_mean(ce.flatten(1).mean(1), sample_weights)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold:.4g}"
 
 
 class PseudoLabelDiceCELoss(_Loss):

@@ -115,6 +115,8 @@ ACDC_CASES = {
     # name: (extra args, kill at iteration)
     "mt_metassl": ([], 7),
     "cps_metassl": (["--framework", "@frameworks#cps"], 8),
+    "cct_metassl": (["--framework", "@frameworks#cct"], 8),  # two decoders, four threshold sets
+    "fixmatch_metassl": (["--framework", "@frameworks#fixmatch"], 7),  # the strong view's random intensity states
     "mt_metassl_workers": (["--num_workers", "1"], 5),
 }
 

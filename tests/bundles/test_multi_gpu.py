@@ -67,6 +67,8 @@ CASES = {
     "metassl_acdc-mt": ("metassl_acdc", "acdc", ["--framework", "@frameworks#mean_teacher"]),
     "metassl_acdc-cps": ("metassl_acdc", "acdc", ["--framework", "@frameworks#cps"]),
     "metassl_acdc-rdrop": ("metassl_acdc", "acdc", ["--framework", "@frameworks#rdrop"]),  # one DDP call, 2 passes
+    "metassl_acdc-cct": ("metassl_acdc", "acdc", ["--framework", "@frameworks#cct"]),  # forward kwargs through DDP
+    "metassl_acdc-fixmatch": ("metassl_acdc", "acdc", ["--framework", "@frameworks#fixmatch"]),  # strong view
     "metassl_la-mt": ("metassl_la", "la", ["--framework", "@frameworks#mean_teacher"]),
     "qgssl_acdc-plqw_metassl": ("qgssl_acdc", "acdc", ["--ssl_loss", "@ssl_losses#plqw_metassl"]),
     "qgssl_la-qar": ("qgssl_la", "la", ["--ssl_loss", "@ssl_losses#qar"]),

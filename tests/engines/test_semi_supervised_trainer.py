@@ -782,3 +782,48 @@ def test_image_is_passed_to_losses_that_require_it(kind):
         # the clean batches (no Mean Teacher input noise), unlabeled for the unlabeled term, labeled for the other
         torch.testing.assert_close(trainer.consistency_losses[i].images[0], stack(unl_items)["image"])
         torch.testing.assert_close(trainer.labeled_consistency_losses[i].images[0], stack(lab_items)["image"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# frameworks with extra views (FixMatch's strong view)
+# ----------------------------------------------------------------------------------------------------------------------
+class RecordingLoss(nn.Module):
+    """A consistency loss that keeps its inputs and returns their mean squared difference."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list = []
+
+    def forward(self, pred, ref, target=None):
+        self.seen.append((pred.detach().clone(), ref.detach().clone(), target))
+        return ((pred - ref) ** 2).mean()
+
+
+def test_fixmatch_views_reach_the_framework_and_the_labeled_term_trains_the_strong_view():
+    from metassl_monai.frameworks import FixMatch
+
+    lab = [{**it, "image_strong": it["image"] * 0.5} for it in labeled_items(2, 2)]
+    unl = [{**it, "image_strong": it["image"] + 1.0} for it in unlabeled_items(2)]
+    fw = FixMatch(small_net(2))
+    net0 = copy.deepcopy(fw.network)
+    trainer = make_trainer(fw, loader(lab), loader(unl), cons=RecordingLoss(), lab_cons=RecordingLoss(), weight=1.0)
+    trainer.run()
+    x_l, x_u = stack(lab), stack(unl)
+    (pred_u, ref_u, _), = trainer.branch_losses.unlabeled[0].seen
+    (pred_l, ref_l, target), = trainer.branch_losses.labeled[0].seen
+    with torch.no_grad():  # the network before its one step
+        torch.testing.assert_close(pred_u, net0(x_u["image_strong"]))
+        torch.testing.assert_close(ref_u, net0(x_u["image"]))
+        torch.testing.assert_close(pred_l, net0(x_l["image_strong"]))
+        torch.testing.assert_close(ref_l, net0(x_l["image"]))
+        torch.testing.assert_close(trainer.state.output["pred"], net0(x_l["image"]))  # supervised: the weak view
+    torch.testing.assert_close(target, x_l["label"])
+
+
+def test_missing_view_key_is_named():
+    from metassl_monai.frameworks import FixMatch
+
+    fw = FixMatch(small_net(2))
+    trainer = make_trainer(fw, loader(labeled_items(2, 2)), loader(unlabeled_items(2)), cons=SoftmaxMSELoss())
+    with pytest.raises(KeyError, match="image_strong"):
+        trainer.run()

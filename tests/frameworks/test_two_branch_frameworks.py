@@ -114,3 +114,69 @@ def test_rdrop_without_dropout_is_refused_and_eval_mode_passes_agree():
     fw = RDrop(DropNet(0.5)).eval()  # dropout off: the two passes are the same network on the same images
     b0, b1 = fw(*data())
     torch.testing.assert_close(b0.pred_u, b1.pred_u)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# FixMatch: one branch, weak view = reference, strong view = prediction, one forward call
+# ----------------------------------------------------------------------------------------------------------------------
+class Recorder(nn.Module):
+    """A 1x1 convolution recording every call's batch (linear and per-pixel: outputs are easy to predict)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 1)
+        self.calls: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.calls.append(x)
+        return self.conv(x)
+
+
+@pytest.mark.parametrize("with_ref_l", [False, True])
+def test_fixmatch_weak_view_is_the_reference_strong_view_is_trained(with_ref_l):
+    from metassl_monai.frameworks import FixMatch
+
+    torch.manual_seed(0)
+    net = Recorder()
+    fw = FixMatch(net)
+    assert fw.view_keys == ("image_strong",) and fw.num_branches == 1
+    lab, unl = data()
+    strong_l, strong_u = lab * 0.5 + 0.1, unl * 2.0 - 0.3  # photometric change, same pixel grid
+    (b,) = fw(lab, unl, with_labeled_reference=with_ref_l, views={"image_strong": (strong_l, strong_u)})
+    assert len(net.calls) == 1  # one forward call over every view
+    expected = [lab, unl, strong_u] + ([strong_l] if with_ref_l else [])
+    torch.testing.assert_close(net.calls[0], torch.cat(expected))
+    with torch.no_grad():
+        torch.testing.assert_close(b.pred_l, net.conv(lab))  # supervised loss: the weak labeled view
+        torch.testing.assert_close(b.ref_u, net.conv(unl))  # reference: the weak unlabeled view
+        torch.testing.assert_close(b.pred_u, net.conv(strong_u))  # trained: the strong unlabeled view
+    assert b.pred_u.requires_grad and b.pred_l.requires_grad and not b.ref_u.requires_grad
+    if with_ref_l:
+        with torch.no_grad():
+            torch.testing.assert_close(b.pred_l_consistency, net.conv(strong_l))
+            torch.testing.assert_close(b.ref_l, net.conv(lab))
+        assert b.labeled_consistency_pred is b.pred_l_consistency and not b.ref_l.requires_grad
+    else:
+        assert b.ref_l is None and b.pred_l_consistency is None and b.labeled_consistency_pred is b.pred_l
+
+
+def test_fixmatch_views_stay_pixel_aligned_through_the_network():
+    """With an identity 'strong' view the prediction equals its reference pixel for pixel (same geometry)."""
+    from metassl_monai.frameworks import FixMatch
+
+    fw = FixMatch(Recorder()).eval()
+    lab, unl = data()
+    (b,) = fw(lab, unl, views={"image_strong": (lab.clone(), unl.clone())})
+    torch.testing.assert_close(b.pred_u, b.ref_u)
+
+
+def test_fixmatch_without_strong_view_names_the_key():
+    from metassl_monai.frameworks import FixMatch
+
+    fw = FixMatch(Recorder(), strong_key="strong")
+    with pytest.raises(ValueError, match="strong view 'strong'"):
+        fw(*data())
+    with pytest.raises(ValueError, match="strong view 'strong'"):
+        fw(*data(), views={"image_strong": data()})
+    with pytest.raises(ValueError, match="unlabeled"):
+        fw(data()[0], None, views={"strong": data()})

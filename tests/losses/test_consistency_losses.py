@@ -148,3 +148,45 @@ def test_softmax_mse_ignores_target_and_detaches_ref():
 def test_consistency_invalid_shapes(loss_cls, pred_shape, ref_shape):
     with pytest.raises(ValueError):
         loss_cls()(torch.zeros(pred_shape), torch.zeros(ref_shape))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# ConfidenceMaskedCrossEntropyLoss (FixMatch)
+# ----------------------------------------------------------------------------------------------------------------------
+def test_confidence_masked_ce_hand_computed():
+    # p0: ref [ln19, 0] -> confidence 19/20 = 0.95 >= 0.95, label 0; pred [0, 0] -> CE = ln 2 (kept)
+    # p1: ref [0, ln9] -> confidence 0.9 < 0.95 -> masked out (counts as 0)
+    # p2: ref [0, 10] -> confidence > 0.95, label 1; pred [ln3, 0] -> (3/4, 1/4) -> CE = ln 4 (kept)
+    # mean over all 3 pixels = (ln2 + ln4) / 3 = ln 8 / 3
+    from metassl_monai.losses import ConfidenceMaskedCrossEntropyLoss
+
+    pred = row([0.0, 0.0], [0.0, 0.0], [LN(3), 0.0])
+    ref = row([LN(19), 0.0], [0.0, LN(9)], [0.0, 10.0])
+    loss = ConfidenceMaskedCrossEntropyLoss(0.95)
+    value = loss(pred, ref)
+    assert value.item() == pytest.approx(LN(8) / 3, rel=1e-5)
+    assert loss.mask_fraction.item() == pytest.approx(2 / 3)
+    assert ConfidenceMaskedCrossEntropyLoss(0.0)(pred, ref).item() == pytest.approx((LN(2) * 2 + LN(4)) / 3, rel=1e-5)
+    assert ConfidenceMaskedCrossEntropyLoss(1.0)(pred, ref).item() == 0.0  # nothing is that confident
+
+
+def test_confidence_masked_ce_gradient_only_into_pred_and_weights():
+    from metassl_monai.losses import ConfidenceMaskedCrossEntropyLoss
+
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(2, 3, 4, 4, generator=g, requires_grad=True)
+    ref = (torch.randn(2, 3, 4, 4, generator=g) * 5).requires_grad_()
+    loss = ConfidenceMaskedCrossEntropyLoss(0.5)
+    loss(pred, ref).backward()
+    assert pred.grad is not None and ref.grad is None
+    per_image = [ConfidenceMaskedCrossEntropyLoss(0.5)(pred[i : i + 1], ref[i : i + 1]).item() for i in range(2)]
+    weighted = loss(pred, ref, sample_weights=torch.tensor([3.0, 1.0])).item()
+    assert weighted == pytest.approx((3 * per_image[0] + per_image[1]) / 4, rel=1e-5)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5])
+def test_confidence_masked_ce_rejects_bad_threshold(threshold):
+    from metassl_monai.losses import ConfidenceMaskedCrossEntropyLoss
+
+    with pytest.raises(ValueError, match="threshold must be in"):
+        ConfidenceMaskedCrossEntropyLoss(threshold)
