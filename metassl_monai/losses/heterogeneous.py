@@ -44,7 +44,9 @@ class HeterogeneousLoss(_Loss):
     reference's hard pseudo-label ``argmax(ref_logits)`` (unlabeled images) is averaged within each region,
     ``term_R = Σ_R CE / (|R| + 1)``, so a small region weighs as much as a large one, and the loss is
     ``Σ_R weights[R] · term_R``. With ``split_background`` the UC region is split into its background
-    (ŷ = 0) and foreground parts, each averaged on its own and each weighted by ``weights[UC]``.
+    (ŷ = 0) and foreground parts, each averaged on its own and each weighted by ``weights[UC]`` (the paper's 3D code).
+    With ``background_uc_only`` (the paper's 2D code, which produced its ACDC results: both UC masks there are gated
+    on ŷ = 0) the foreground part gets weight 0 and the background part ``2 · weights[UC]``.
 
     The threshold ``τ`` is a registered buffer (saved in checkpoints), initialised to ``threshold_init``.
     In training mode it is updated from the current batch *before* the regions are computed::
@@ -68,6 +70,9 @@ class HeterogeneousLoss(_Loss):
             paper's unlabeled term) or ``"prediction"`` (from the supervised prediction's own confidence, the
             paper's labeled term).
         split_background: split UC into background and foreground parts (the paper's 3D code).
+        background_uc_only: weigh the foreground UC part 0 and the background UC part ``2 · weights[UC]``, exactly
+            as every 2D script of the paper's code does (``code/utils/utils.py``); needs ``split_background``.
+            Default False: both parts weighted ``weights[UC]``.
         threshold_init: initial value of every τ[k], in (0, 1] (and not rounding to 0 in float32, the buffer's type).
         threshold_momentum: ``m`` of the EMA update, in (0, 1].
         threshold_max: optional cap on every τ[k] after each update, in (0, 1] (not rounding to 0 in float32); the
@@ -97,6 +102,7 @@ class HeterogeneousLoss(_Loss):
         threshold_init: float = 0.9,
         threshold_momentum: float = 0.5,
         threshold_max: float | None = None,
+        background_uc_only: bool = False,
     ) -> None:
         super().__init__()
         if int(num_classes) < 2:
@@ -115,6 +121,8 @@ class HeterogeneousLoss(_Loss):
             raise ValueError(
                 f"threshold_max must be None or in (0, 1] and non-zero as a float32, got {threshold_max}."
             )
+        if background_uc_only and not split_background:
+            raise ValueError("background_uc_only weighs the background part of UC: it needs split_background=True.")
         self.num_classes = int(num_classes)
         self.threshold_max = None if threshold_max is None else float(threshold_max)
         self.confidence_source = confidence_source
@@ -122,8 +130,11 @@ class HeterogeneousLoss(_Loss):
         self.threshold_momentum = float(threshold_momentum)
         init = float(threshold_init) if threshold_max is None else min(float(threshold_init), float(threshold_max))
         self.register_buffer("thresholds", torch.full((self.num_classes,), init))
-        # UC, US, DC, DS and (with split_background) the background part of UC, weighted like UC.
-        self.register_buffer("weights", torch.tensor(weights + [weights[0]]), persistent=False)
+        # UC (its foreground part with split_background), US, DC, DS and the background part of UC, weighted like UC;
+        # the 2D code: foreground UC 0, background UC 2 W
+        self.background_uc_only = bool(background_uc_only)
+        bins = [0.0] + weights[1:] + [2.0 * weights[0]] if self.background_uc_only else weights + [weights[0]]
+        self.register_buffer("weights", torch.tensor(bins), persistent=False)
         self.region_map: torch.Tensor | None = None
         self.region_fractions: torch.Tensor | None = None
         self.region_terms: torch.Tensor | None = None
@@ -240,9 +251,11 @@ class HeterogeneousLoss(_Loss):
         self.thresholds.copy_(torch.where(present, updated, self.thresholds))
 
     def extra_repr(self) -> str:
-        w = ", ".join(f"{n}={v:.4g}" for n, v in zip(REGION_NAMES, self.weights[:4].tolist()))
+        weights = [self.weights[4].item() / 2 if self.background_uc_only else self.weights[0].item()]
+        w = ", ".join(f"{n}={v:.4g}" for n, v in zip(REGION_NAMES, weights + self.weights[1:4].tolist()))
         return (
             f"num_classes={self.num_classes}, weights=({w}), confidence_source={self.confidence_source!r}, "
             f"split_background={self.split_background}"
+            + (", background_uc_only=True" if self.background_uc_only else "")
             + ("" if self.threshold_max is None else f", threshold_max={self.threshold_max:.4g}")
         )

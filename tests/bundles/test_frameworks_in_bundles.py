@@ -85,3 +85,13 @@ def test_cct_model_is_evaluated_with_the_two_decoder_network(acdc_dataset, tmp_p
                str(out / "model.pt"), "--patch_size", "[32,32]", "--network_def", "@two_decoder_network_def")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert 0.0 <= metrics["mean_dice"] <= 1.0 and metrics["num_cases"] == 2
+
+
+@pytest.mark.slow
+def test_the_2d_codes_uc_weighting_and_ssl4mis_dice_are_one_override_each(acdc_dataset, trace_config, tmp_path):
+    run_bundle(*training_args("metassl_acdc", acdc_dataset, tmp_path, "--num_iterations", "2", "--val_interval", "2",
+                              "--ssl_loss", "@ssl_losses#metassl_paper_2d", "--supervised_loss",
+                              "@supervised_losses#ssl4mis_dice_ce", *ACDC_TINY, config_files=[trace_config]))
+    trace = read_loss_trace(str(tmp_path / "loss_trace.jsonl"))
+    assert [r["iteration"] for r in trace] == [1, 2]
+    assert all(math.isfinite(r[k]) for r in trace for k in ("sup", "cons_u", "cons_l"))

@@ -187,6 +187,41 @@ def test_split_background_only_background_part_is_separated():
     assert on.region_map.reshape(-1).tolist() == [0, 0]
 
 
+# the paper's 2D code: foreground UC weight 0, background UC 2 W
+# ref p0 [ln19, 0] -> class 0, c 0.95; p1 [0, ln19] -> class 1, c 0.95; τ0 = τ1 = 0.5*0.95 + 0.5*0.9 = 0.925 < 0.95
+# pred p0 [ln3, 0] agrees, CE ln(4/3) -> UC background; p1 [0, ln4] agrees, CE ln(5/4) -> UC foreground
+# terms: UC_bg = ln(4/3)/2, UC_fg = ln(5/4)/2; every other region empty (term 0)
+UC_REF, UC_PRED = row([LN(19), 0.0], [0.0, LN(19)]), row([LN(3), 0.0], [0.0, LN(4)])
+
+
+@pytest.mark.parametrize("w_uc", [1.0, 50.0])
+@pytest.mark.parametrize("background_uc_only, expected", [
+    (False, lambda w: w * (LN(4 / 3) + LN(5 / 4)) / 2),  # the split (3D code): each part weighted W
+    (True, lambda w: 2 * w * LN(4 / 3) / 2),  # the 2D code: the foreground part 0, the background part 2 W
+])
+def test_background_uc_only_is_the_2d_codes_uc_weighting(background_uc_only, expected, w_uc):
+    loss_fn = HeterogeneousLoss(2, weights=(w_uc, 7.0, 3.0, 5.0), background_uc_only=background_uc_only)
+    loss = loss_fn(UC_PRED, UC_REF)
+    assert loss_fn.region_map.reshape(-1).tolist() == [0, 0]
+    assert loss.item() == pytest.approx(expected(w_uc), rel=1e-6)
+    # the reported UC term is still the sum of both parts (what the region means, not how it is weighted)
+    assert loss_fn.region_terms[0].item() == pytest.approx((LN(4 / 3) + LN(5 / 4)) / 2, rel=1e-6)
+    assert ("background_uc_only=True" in repr(loss_fn)) is background_uc_only
+    assert f"UC={w_uc:.4g}" in repr(loss_fn)
+
+
+def test_background_uc_only_on_the_hand_built_example():
+    # HAND: UC_bg = UC_fg = ln(4/3)/2, so 2W * UC_bg equals W * (UC_bg + UC_fg): the other regions as usual
+    weights = (50.0, 40.0, 0.2048, 6.4)
+    loss = HeterogeneousLoss(2, weights=weights, background_uc_only=True)(HAND_PRED, HAND_REF)
+    assert loss.item() == pytest.approx(_hand_loss(weights, True), rel=1e-6)
+
+
+def test_background_uc_only_needs_the_split():
+    with pytest.raises(ValueError, match="needs split_background=True"):
+        HeterogeneousLoss(2, split_background=False, background_uc_only=True)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # thresholds
 # ----------------------------------------------------------------------------------------------------------------------
