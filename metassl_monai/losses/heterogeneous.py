@@ -48,7 +48,8 @@ class HeterogeneousLoss(_Loss):
     With ``background_uc_only`` (the paper's 2D code, which produced its ACDC results: both UC masks there are gated
     on ŷ = 0) the foreground part gets weight 0 and the background part ``2 · weights[UC]``.
 
-    The threshold ``τ`` is a registered buffer (saved in checkpoints), initialised to ``threshold_init``.
+    The threshold ``τ`` is a registered buffer (saved in checkpoints), initialised to ``threshold_init``; the regions
+    compare with :attr:`effective_thresholds` (``τ`` capped at ``threshold_max`` when given).
     In training mode it is updated from the current batch *before* the regions are computed::
 
         τ[k] ← m · mean(c | ŷ = k) + (1 − m) · τ[k]      for every class k predicted somewhere in the batch
@@ -75,9 +76,9 @@ class HeterogeneousLoss(_Loss):
             Default False: both parts weighted ``weights[UC]``.
         threshold_init: initial value of every τ[k], in (0, 1] (and not rounding to 0 in float32, the buffer's type).
         threshold_momentum: ``m`` of the EMA update, in (0, 1].
-        threshold_max: optional cap on every τ[k] after each update, in (0, 1] (not rounding to 0 in float32); the
-            paper's 3D code resets a threshold that exceeds 0.9 to 0.9 (a cap at 0.9). ``None`` (default, the 2D code)
-            leaves τ uncapped.
+        threshold_max: optional cap on the threshold *used* for the regions, ``min(τ[k], threshold_max)``, in (0, 1]
+            (not rounding to 0 in float32), as the paper's 3D code does (cap 0.9); the stored τ (the buffer, the EMA)
+            is not clamped, so it goes on averaging from its own value. ``None`` (default, the 2D code): no cap.
 
     Raises:
         ValueError: on invalid arguments, or when the inputs' shapes do not match.
@@ -128,8 +129,7 @@ class HeterogeneousLoss(_Loss):
         self.confidence_source = confidence_source
         self.split_background = bool(split_background)
         self.threshold_momentum = float(threshold_momentum)
-        init = float(threshold_init) if threshold_max is None else min(float(threshold_init), float(threshold_max))
-        self.register_buffer("thresholds", torch.full((self.num_classes,), init))
+        self.register_buffer("thresholds", torch.full((self.num_classes,), float(threshold_init)))
         # UC (its foreground part with split_background), US, DC, DS and the background part of UC, weighted like UC;
         # the 2D code: foreground UC 0, background UC 2 W
         self.background_uc_only = bool(background_uc_only)
@@ -185,7 +185,7 @@ class HeterogeneousLoss(_Loss):
         if self.training:
             self._update_thresholds(confidence, source_class)
 
-        confident = confidence > self.thresholds[source_class]
+        confident = confidence > self.effective_thresholds[source_class]
         region = (pred_class != ref_class).long() * 2 + (~confident).long()  # UC 0, US 1, DC 2, DS 3
         self.region_map = region
 
@@ -246,9 +246,12 @@ class HeterogeneousLoss(_Loss):
         mean_conf = sums / counts.clamp_min(1.0)
         m = self.threshold_momentum
         updated = m * mean_conf + (1.0 - m) * self.thresholds
-        if self.threshold_max is not None:
-            updated = updated.clamp_max(self.threshold_max)
         self.thresholds.copy_(torch.where(present, updated, self.thresholds))
+
+    @property
+    def effective_thresholds(self) -> torch.Tensor:
+        """The thresholds the regions use: :attr:`thresholds` capped at ``threshold_max`` (the stored EMA is not)."""
+        return self.thresholds if self.threshold_max is None else self.thresholds.clamp_max(self.threshold_max)
 
     def extra_repr(self) -> str:
         weights = [self.weights[4].item() / 2 if self.background_uc_only else self.weights[0].item()]

@@ -58,7 +58,7 @@ def test_training_writes_best_model_and_full_checkpoint(trained, framework, iter
     assert any(k.endswith("weight") for k in state), "model.pt is the network's plain state_dict"
     ckpt = torch.load(out / "checkpoint_final.pt", map_location="cpu", weights_only=False)
     assert ckpt["trainer"]["iteration"] == iterations
-    # the 3D MetaSSL thresholds: one (binary) pair per branch and term, capped at 0.9 like the paper's 3D code
+    # the 3D MetaSSL thresholds: one (binary) pair per branch and term (the cap at 0.9 applies to the value used)
     for key in ("consistency_losses", "labeled_consistency_losses"):
         taus = [v for k, v in ckpt[key].items() if k.endswith("thresholds")]
         assert len(taus) == (1 if framework == "mean_teacher" else 2)  # CPS, R-Drop: two branches

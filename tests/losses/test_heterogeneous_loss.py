@@ -316,27 +316,43 @@ def test_threshold_init(init):
 
 
 @pytest.mark.parametrize(
-    "cap, expected",
+    "cap, stored, used, region",
     [
-        # one class-0 pixel with c = 0.999 and threshold_init 1.0: uncapped τ0 = 0.5*0.999 + 0.5*1.0 = 0.9995
-        (None, [0.9995, 1.0]),
-        # the 3D code's cap: τ0 -> min(0.9995, 0.9) and the untouched τ1 starts at min(init, cap) = 0.9
-        (0.9, [F32_09, F32_09]),
-        (0.95, [0.95, 0.95]),
+        # one class-0 pixel, c = 0.999, threshold_init 1.0: τ0 = 0.5*0.999 + 0.5*1.0 = 0.9995 (τ1 untouched, 1.0)
+        # uncapped: c = 0.999 <= 0.9995 -> US (pred zeros -> class 0 agrees with the reference)
+        (None, [0.9995, 1.0], [0.9995, 1.0], 1),
+        # the 3D code's cap: the stored τ keeps its EMA, the regions use min(τ, 0.9): c > 0.9 -> UC
+        (0.9, [0.9995, 1.0], [F32_09, F32_09], 0),
+        (0.95, [0.9995, 1.0], [0.95, 0.95], 0),
     ],
 )
-def test_threshold_max_caps_updates_and_init(cap, expected):
+def test_threshold_max_caps_the_threshold_used_not_the_stored_one(cap, stored, used, region):
     loss_fn = HeterogeneousLoss(2, threshold_init=1.0, threshold_max=cap)
     ref = row([LN(999), 0.0])  # c = 999/1000
     loss_fn(torch.zeros_like(ref), ref)
-    assert loss_fn.thresholds.tolist() == pytest.approx(expected, abs=1e-6)
+    assert loss_fn.thresholds.tolist() == pytest.approx(stored, abs=1e-6)
+    assert loss_fn.effective_thresholds.tolist() == pytest.approx(used, abs=1e-6)
+    assert loss_fn.region_map.reshape(-1).tolist() == [region]
     assert ("threshold_max" in repr(loss_fn)) == (cap is not None)
+
+
+def test_threshold_max_the_ema_goes_on_from_the_uncapped_value():
+    # after the call above τ0 = 0.9995; a second batch with c = 0.8 gives 0.5*0.8 + 0.5*0.9995 = 0.89975 (clamping
+    # the stored value, as before, would have given 0.5*0.8 + 0.5*0.9 = 0.85): used min(0.89975, 0.9) = 0.89975
+    loss_fn = HeterogeneousLoss(2, threshold_init=1.0, threshold_max=0.9)
+    ref = row([LN(999), 0.0])
+    loss_fn(torch.zeros_like(ref), ref)
+    ref = row([LN(4), 0.0])  # c = 0.8
+    loss_fn(torch.zeros_like(ref), ref)
+    assert loss_fn.thresholds[0].item() == pytest.approx(0.89975, abs=1e-6)
+    assert loss_fn.effective_thresholds[0].item() == pytest.approx(0.89975, abs=1e-6)
 
 
 def test_threshold_max_does_not_touch_thresholds_below_it():
     loss_fn = HeterogeneousLoss(2, threshold_max=0.9)
     loss_fn(HAND_PRED, HAND_REF)
     assert loss_fn.thresholds.tolist() == pytest.approx([0.875, 0.875], abs=1e-6)
+    assert loss_fn.effective_thresholds.tolist() == pytest.approx([0.875, 0.875], abs=1e-6)
 
 
 def test_threshold_mean_over_whole_batch():
@@ -606,7 +622,7 @@ def test_smallest_float32_threshold_stays_positive():
     loss(row([0.0, 0.0]), row([0.0, 0.0]))  # one pixel of class 0 (argmax of a tie), confidence 0.5
     # τ0 = 0.5 · 0.5 + 0.5 · 2^-149 = 0.25 in float32; class 1 is absent and keeps 2^-149
     assert loss.thresholds.tolist() == [0.25, tiny]
-    assert HeterogeneousLoss(2, threshold_max=tiny).thresholds.tolist() == [tiny, tiny]
+    assert HeterogeneousLoss(2, threshold_max=tiny).effective_thresholds.tolist() == [tiny, tiny]
 
 
 @pytest.mark.parametrize(
