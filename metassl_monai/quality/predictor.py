@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -85,6 +86,8 @@ class QualityPredictor(nn.Module):
         if backbone not in _BACKBONES:
             raise ValueError(f"backbone must be one of {_BACKBONES}, got {backbone!r}.")
         self.spatial_dims, self.num_classes, self.in_channels = spatial_dims, int(num_classes), int(in_channels)
+        self.backbone_name, self.widen_factor, self.hidden = backbone, float(widen_factor), int(hidden)
+        self.dropout = (float(dropout[0]), float(dropout[1]))
         if isinstance(spatial_size, int):
             spatial_size = (spatial_size,) * spatial_dims
         self.spatial_size = tuple(int(s) for s in spatial_size) if spatial_size is not None else None
@@ -108,6 +111,36 @@ class QualityPredictor(nn.Module):
     @property
     def input_channels(self) -> int:
         return self.in_channels + self.num_classes
+
+    @property
+    def architecture(self) -> dict:
+        """The constructor arguments that fix the weights' shapes and the input size: what a checkpoint stores so
+        that :func:`load_quality_predictor` can rebuild this network from the file alone."""
+        return {
+            "spatial_dims": self.spatial_dims,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "spatial_size": None if self.spatial_size is None else list(self.spatial_size),
+            "backbone": self.backbone_name,
+            "widen_factor": self.widen_factor,
+            "hidden": self.hidden,
+            "dropout": list(self.dropout),
+        }
+
+    def get_extra_state(self) -> dict:
+        """Saved with the weights (``state_dict()["_extra_state"]``; plain values, ``weights_only``-loadable): the
+        :attr:`architecture`, so every checkpoint of a predictor describes the network it belongs to."""
+        return {"architecture": self.architecture}
+
+    def set_extra_state(self, state: dict) -> None:
+        """Checks that the stored architecture is this network's.
+
+        Raises:
+            ValueError: the checkpoint describes another predictor (names both).
+        """
+        stored = dict(state.get("architecture", {})) if isinstance(state, dict) else {}
+        if stored and stored != self.architecture:
+            raise ValueError(f"the weights are of another quality predictor: {stored}, not {self.architecture}.")
 
     def _resize(self, x: torch.Tensor) -> torch.Tensor:
         if self.spatial_size is None or tuple(x.shape[2:]) == self.spatial_size:
@@ -139,16 +172,25 @@ def read_state_dict(path: str | os.PathLike) -> dict:
 
 
 def load_quality_predictor(
-    predictor: QualityPredictor, checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
+    predictor: QualityPredictor | None, checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> QualityPredictor:
     """
     Load trained weights (a plain ``state_dict`` as written by the bundle's ``training_quality`` workflow, or a
-    checkpoint dict holding it under ``"model"``) into ``predictor`` and freeze it: eval mode, no gradient for its
+    checkpoint dict holding it under ``"model"``) and freeze the predictor: eval mode, no gradient for its
     parameters (a gradient still flows through it into its input, which the quality-aware regularisation needs).
+
+    A checkpoint written by this version describes its network (``_extra_state``: the predictor's
+    :attr:`~QualityPredictor.architecture`, backbone, width, input size, ...): the predictor is built from that
+    description (backbone, width, input size, head) rather than the configured ``predictor`` (which may be None; one
+    that differs is replaced, with a log line saying so), so a bundle whose config defines the GPU-size predictor
+    loads a CPU-size checkpoint. What the bundle feeds the predictor and reads from it (spatial dims, classes, image
+    channels) must match the configured one.
+    An older checkpoint without a description is loaded into ``predictor`` as it is.
 
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist (the message names it and says how to create it).
-        RuntimeError: the weights do not fit ``predictor`` (the message names the file).
+        RuntimeError: the weights do not fit (the message names the file), or an older checkpoint without a
+            description and no ``predictor`` to load it into.
     """
     path = os.fspath(checkpoint)
     if not os.path.isfile(path):
@@ -156,10 +198,31 @@ def load_quality_predictor(
             f"quality predictor weights not found: {path}. Train them first with the bundle's "
             "`run training_quality` workflow (configs/train_quality.json) or pass --quality_ckpt PATH."
         )
-    state = read_state_dict(path)
+    state = dict(read_state_dict(path))
+    described = state.get("_extra_state", {}).get("architecture") if isinstance(state.get("_extra_state"), dict) else None
+    if described is not None and predictor is not None:
+        contract = ("spatial_dims", "num_classes", "in_channels")  # what the bundle feeds it and reads from it
+        if any(described.get(k) != predictor.architecture[k] for k in contract):
+            raise RuntimeError(
+                f"the weights in {path} do not fit the quality predictor: they are of a predictor for "
+                f"{ {k: described.get(k) for k in contract} }, the bundle's is for "
+                f"{ {k: predictor.architecture[k] for k in contract} }."
+            )
+    if described is not None and (predictor is None or predictor.architecture != described):
+        if predictor is not None:
+            logging.getLogger(__name__).info(
+                f"{path} holds a quality predictor {described}: built from the file instead of the configured "
+                f"{predictor.architecture}."
+            )
+        predictor = QualityPredictor(**{k: tuple(v) if isinstance(v, list) else v for k, v in described.items()})
+    if predictor is None:
+        raise RuntimeError(f"{path} does not describe its quality predictor (an older checkpoint): pass the "
+                           "QualityPredictor it was trained as.")
+    if "_extra_state" not in state:  # an older checkpoint: the configured network is taken as its description
+        state["_extra_state"] = predictor.get_extra_state()
     try:
         predictor.load_state_dict(state)
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         raise RuntimeError(f"the weights in {path} do not fit the quality predictor: {e}") from None
     predictor.to(device).eval()
     for p in predictor.parameters():

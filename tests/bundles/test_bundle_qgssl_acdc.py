@@ -169,3 +169,19 @@ def test_configs_define_the_workflow_ids():
     for path in sorted(CONFIGS.glob("*.json")):
         text = path.read_text()
         assert text == json.dumps(json.loads(text), indent=4) + "\n", f"{path.name}: 4-space indent, final newline"
+
+
+def test_train_json_alone_loads_the_shipped_cpu_predictor():
+    """train.json defines the GPU-size predictor; the shipped CPU-size checkpoint describes itself and is built as
+    it was trained (what MONAI Label's /train and the README's GPU command run)."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(configs("qgssl_acdc", "train.json"))
+    parser["bundle_root"] = str(BUNDLE)
+    assert parser.get_parsed_content("quality_predictor_def").architecture["backbone"] == "resnet18"
+    predictor = parser.get_parsed_content("quality_predictor")
+    assert predictor.architecture == {"spatial_dims": 2, "num_classes": 4, "in_channels": 1, "spatial_size": [64, 64],
+                                      "backbone": "resnet10", "widen_factor": 0.5, "hidden": 256,
+                                      "dropout": [0.15, 0.075]}
+    assert not predictor.training and not any(p.requires_grad for p in predictor.parameters())

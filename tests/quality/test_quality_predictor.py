@@ -84,8 +84,52 @@ def test_load_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="training_quality"):
         load_quality_predictor(small(), tmp_path / "missing.pt")
     torch.save(small(num_classes=2).state_dict(), tmp_path / "other.pt")
-    with pytest.raises(RuntimeError, match="other.pt"):
+    with pytest.raises(RuntimeError, match="other.pt do not fit.*'num_classes': 2"):  # described: classes differ
         load_quality_predictor(small(), tmp_path / "other.pt")
+
+
+GPU = {"backbone": "resnet18", "widen_factor": 1.0, "spatial_size": (64, 64)}  # the configured, paper-size one
+CPU = {"backbone": "resnet10", "widen_factor": 0.25, "spatial_size": (32, 32)}  # the trained, smaller one
+
+
+def test_checkpoint_describes_its_architecture(tmp_path):
+    net = QualityPredictor(2, 4, **CPU)
+    torch.save(net.state_dict(), tmp_path / "q.pt")
+    state = torch.load(tmp_path / "q.pt", weights_only=True)  # plain values: weights_only loads it
+    assert state["_extra_state"] == {"architecture": {
+        "spatial_dims": 2, "num_classes": 4, "in_channels": 1, "spatial_size": [32, 32], "backbone": "resnet10",
+        "widen_factor": 0.25, "hidden": 256, "dropout": [0.15, 0.075]}}
+
+
+@pytest.mark.parametrize("configured", [None, "gpu"])
+def test_a_described_checkpoint_is_built_from_the_file_whatever_is_configured(configured, tmp_path):
+    torch.manual_seed(0)
+    trained = QualityPredictor(2, 4, **CPU).eval()
+    torch.save({"model": trained.state_dict()}, tmp_path / "q.pt")  # as the CheckpointSaver writes it
+    predictor = None if configured is None else QualityPredictor(2, 4, **GPU)
+    loaded = load_quality_predictor(predictor, tmp_path / "q.pt")
+    assert loaded.architecture == trained.architecture and loaded is not predictor
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    x = torch.randn(2, 5, 40, 40)
+    torch.testing.assert_close(loaded(x), trained(x))
+
+
+def test_an_older_checkpoint_without_a_description_loads_into_the_configured_network(tmp_path):
+    trained = QualityPredictor(2, 4, **CPU).eval()
+    old = {k: v for k, v in trained.state_dict().items() if k != "_extra_state"}
+    torch.save(old, tmp_path / "old.pt")
+    configured = QualityPredictor(2, 4, **CPU)
+    assert load_quality_predictor(configured, tmp_path / "old.pt") is configured
+    with pytest.raises(RuntimeError, match="old.pt do not fit"):
+        load_quality_predictor(QualityPredictor(2, 4, **GPU), tmp_path / "old.pt")
+    with pytest.raises(RuntimeError, match="old.pt does not describe"):
+        load_quality_predictor(None, tmp_path / "old.pt")
+
+
+def test_loading_another_predictors_weights_directly_is_refused():
+    with pytest.raises(ValueError, match="another quality predictor"):
+        QualityPredictor(2, 4, **CPU).load_state_dict(QualityPredictor(2, 4, **{**CPU, "spatial_size": (16, 16)})
+                                                      .state_dict())
 
 
 def test_training_step_with_monai_supervised_trainer_fits_a_fixed_batch():
