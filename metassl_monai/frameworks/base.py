@@ -140,3 +140,18 @@ class Framework(nn.Module):
 def split_batch(logits: torch.Tensor, n_labeled: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split a forward pass over ``cat([labeled, unlabeled])`` back into its two halves."""
     return logits[:n_labeled], logits[n_labeled:]
+
+
+def cross_branches(
+    out_a: torch.Tensor, out_b: torch.Tensor, n_labeled: int, with_labeled_reference: bool
+) -> list[Branch]:
+    """
+    Two branches, each the other's detached reference (CPS, CCT, R-Drop), from two predictions of
+    ``cat([labeled, unlabeled])``: branch 0 trains ``out_a`` against ``out_b``, branch 1 ``out_b`` against ``out_a``.
+    """
+    a_l, a_u = split_batch(out_a, n_labeled)
+    b_l, b_u = split_batch(out_b, n_labeled)
+    return [
+        Branch(pred_l=a_l, pred_u=a_u, ref_u=b_u.detach(), ref_l=b_l.detach() if with_labeled_reference else None),
+        Branch(pred_l=b_l, pred_u=b_u, ref_u=a_u.detach(), ref_l=a_l.detach() if with_labeled_reference else None),
+    ]

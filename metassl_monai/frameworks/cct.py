@@ -8,7 +8,7 @@ import torch
 from monai.inferers import Inferer
 from torch import nn
 
-from .base import Branch, Framework, split_batch
+from .base import Branch, Framework, cross_branches
 
 __all__ = ["CrossConsistencyTraining"]
 
@@ -46,11 +46,5 @@ class CrossConsistencyTraining(Framework):
     ) -> list[Branch]:
         if unlabeled is None:
             raise ValueError("CrossConsistencyTraining needs an unlabeled batch.")
-        n_l = labeled.shape[0]
         out_1, out_2 = self.run(self.network, torch.cat([labeled, unlabeled]), all_heads=True)
-        a_l, a_u = split_batch(out_1, n_l)
-        b_l, b_u = split_batch(out_2, n_l)
-        return [
-            Branch(pred_l=a_l, pred_u=a_u, ref_u=b_u.detach(), ref_l=b_l.detach() if with_labeled_reference else None),
-            Branch(pred_l=b_l, pred_u=b_u, ref_u=a_u.detach(), ref_l=a_l.detach() if with_labeled_reference else None),
-        ]
+        return cross_branches(out_1, out_2, labeled.shape[0], with_labeled_reference)

@@ -8,7 +8,7 @@ import torch
 from monai.inferers import Inferer
 from torch import nn
 
-from .base import Branch, Framework, split_batch
+from .base import Branch, Framework, cross_branches
 
 __all__ = ["CrossPseudoSupervision"]
 
@@ -37,13 +37,6 @@ class CrossPseudoSupervision(Framework):
     ) -> list[Branch]:
         if unlabeled is None:
             raise ValueError("CrossPseudoSupervision needs an unlabeled batch.")
-        n_l = labeled.shape[0]
         x = torch.cat([labeled, unlabeled])
-        a_l, a_u = split_batch(self.run(self.network, x), n_l)
-        b_l, b_u = split_batch(self.run(self.network_b, x), n_l)
-        ref_a_l = a_l.detach() if with_labeled_reference else None
-        ref_b_l = b_l.detach() if with_labeled_reference else None
-        return [
-            Branch(pred_l=a_l, pred_u=a_u, ref_u=b_u.detach(), ref_l=ref_b_l),
-            Branch(pred_l=b_l, pred_u=b_u, ref_u=a_u.detach(), ref_l=ref_a_l),
-        ]
+        out_a, out_b = self.run(self.network, x), self.run(self.network_b, x)
+        return cross_branches(out_a, out_b, labeled.shape[0], with_labeled_reference)

@@ -8,7 +8,7 @@ import torch
 from monai.inferers import Inferer
 from torch import nn
 
-from .base import Branch, Framework, split_batch
+from .base import Branch, Framework, cross_branches
 
 __all__ = ["RDrop"]
 
@@ -48,11 +48,6 @@ class RDrop(Framework):
     ) -> list[Branch]:
         if unlabeled is None:
             raise ValueError("RDrop needs an unlabeled batch.")
-        n_l, x = labeled.shape[0], torch.cat([labeled, unlabeled])
+        x = torch.cat([labeled, unlabeled])
         p1, p2 = torch.chunk(self.run(self.network, torch.cat([x, x])), 2)
-        a_l, a_u = split_batch(p1, n_l)
-        b_l, b_u = split_batch(p2, n_l)
-        return [
-            Branch(pred_l=a_l, pred_u=a_u, ref_u=b_u.detach(), ref_l=b_l.detach() if with_labeled_reference else None),
-            Branch(pred_l=b_l, pred_u=b_u, ref_u=a_u.detach(), ref_l=a_l.detach() if with_labeled_reference else None),
-        ]
+        return cross_branches(p1, p2, labeled.shape[0], with_labeled_reference)
