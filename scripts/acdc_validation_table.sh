@@ -44,6 +44,9 @@ one() {
       >> "$OUT/$name.log" 2>&1
     echo "$(( $(date +%s) - start + $(cat "$dir/train_seconds.txt" 2>/dev/null || echo 0) ))" > "$dir/train_seconds.txt"
   fi
+  if [ ! -f "$dir/checkpoint_final.pt" ]; then  # killed: evaluating its best model so far would pass for a result
+    echo "[$name] training stopped before its end: repeat the command to continue it"; return
+  fi
   network=(); [[ $name == cct* ]] && network=(--network_def @two_decoder_network_def)  # model.pt is decoder 1
   python -m monai.bundle run evaluating "${network[@]}" \
     --config_file "['$BUNDLE/configs/train.json','$BUNDLE/configs/train_cpu.json','$BUNDLE/configs/evaluate.json']" \
