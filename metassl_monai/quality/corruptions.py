@@ -6,11 +6,15 @@
 """
 The corruption sampler of Quality-Guided SSL and its MONAI dictionary transforms.
 
-:class:`MaskCorruptor` draws a corruption category (identity, a single op, a chain of ops, a swap with the mask of
-another image, a heavy op, a catastrophic failure, an area-matched blob) and applies it to a spatial label map;
-:class:`RandMaskCorruptiond` wraps it as a randomisable MONAI dictionary transform producing the training masks of the
-quality predictor, and :class:`MaskQualityd` / :func:`dice_per_class` compute its regression target, the per-class Dice
-of a mask against the ground truth.
+:class:`MaskCorruptor` draws a corruption category (identity .20, a single corruption .28, a chain of 2–3 .18, a swap
+with the mask of another image .10, a heavy corruption .12, a catastrophic failure .05, a blob .07, as published) and
+applies an entry of a corruption registry (:data:`~metassl_monai.quality.ops.REGISTRY`, the published catalogue:
+single, heavy and catastrophic entries drawn with their weights, chains uniformly among the single entries outside the
+blob category, blobs uniformly among the five blob entries) to a spatial label map; ``registry="legacy"`` draws from
+the catalogue before the published one (:data:`~metassl_monai.quality.ops.LEGACY_REGISTRY`), exactly as the sampler
+did then. :class:`RandMaskCorruptiond` wraps it as a randomisable MONAI dictionary transform producing the training
+masks of the quality predictor, and :class:`MaskQualityd` / :func:`dice_per_class` compute its regression target, the
+per-class Dice of a mask against the ground truth.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import convert_to_dst_type
 
-from .ops import CATASTROPHIC_OPS, HEAVY_OPS, OPS, blob, swap
+from .ops import CATASTROPHIC_FUNCTIONS, OPS, RegistryEntry, get_registry, registry_entries, swap
+from .ops.registry import RegistryArg
 
 __all__ = [
     "CATEGORIES",
@@ -53,31 +58,67 @@ DEFAULT_CATEGORY_PROBS: dict[str, float] = {
 }
 """Probability of each corruption category (sums to 1)."""
 
-DEFAULT_SAMPLER_OPS: tuple[str, ...] = tuple(name for name in OPS if name != "blob")
-"""The ops of the "single" / "chain" categories by default: :data:`OPS` without ``blob`` (its own category)."""
+DEFAULT_SAMPLER_OPS: tuple[str, ...] = tuple(e.name for e in registry_entries("published", "single"))
+"""The entries of the "single" category by default: the 40 single entries of the published registry."""
 
 OpsArg = Union[Mapping[str, Callable[..., np.ndarray]], Sequence[str], None]
 
 
-def _resolve_ops(ops: OpsArg, registry: Mapping[str, Callable[..., np.ndarray]], what: str) -> dict:
-    """A name -> callable dict from a mapping, or from names looked up in ``registry``."""
+class _Pool:
+    """The entries one category draws from: names, callables, weights, and whether each may be chained."""
+
+    def __init__(self, entries: list[tuple[str, Callable, float, bool]]) -> None:
+        self.names = [e[0] for e in entries]
+        self.fns = [e[1] for e in entries]
+        weights = np.array([e[2] for e in entries], dtype=float)
+        self.chainable = [e[3] for e in entries]
+        # equal weights draw with ``integers`` (the draw of the sampler before the registry: the legacy registry
+        # reproduces it bit for bit), different ones with ``choice`` and the normalised weights
+        self.uniform = bool(weights.size == 0 or np.all(weights == weights[0]))
+        self.probs = weights / weights.sum() if weights.size else weights
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """The index of one entry, drawn with the weights (no draw when there is a single entry)."""
+        if len(self.names) == 1:
+            return 0
+        if self.uniform:
+            return int(rng.integers(len(self.names)))
+        return int(rng.choice(len(self.names), p=self.probs))
+
+
+def _resolve(ops: OpsArg, entries: list[RegistryEntry], fallback: Mapping[str, Callable], what: str) -> _Pool:
+    """
+    The pool of a category: ``entries`` (``ops is None``); names looked up among ``entries``, then in ``fallback``
+    (functions, weight 1); or a mapping name -> :class:`RegistryEntry` or callable (weight 1).
+    """
+    by_name = {e.name: e for e in entries}
     if ops is None:
-        return dict(registry)
-    if isinstance(ops, Mapping):
-        resolved = dict(ops)
+        items = [(e.name, e) for e in entries]
+    elif isinstance(ops, Mapping):
+        items = list(ops.items())
     else:
         names = [ops] if isinstance(ops, str) else list(ops)
-        unknown = [name for name in names if name not in registry]
+        unknown = [name for name in names if name not in by_name and name not in fallback]
         if unknown:
-            raise ValueError(f"unknown {what} {unknown}; known: {sorted(registry)}.")
-        resolved = {name: registry[name] for name in names}
-    for name, fn in resolved.items():
+            raise ValueError(f"unknown {what} {unknown}; known: {sorted(set(by_name) | set(fallback))}.")
+        items = [(name, by_name.get(name, fallback.get(name))) for name in names]
+    resolved = []
+    for name, fn in items:
         if not callable(fn):
             raise TypeError(f"{what} {name!r} is not callable.")
-    return resolved
+        if isinstance(fn, RegistryEntry):
+            resolved.append((str(name), fn, fn.weight, not fn.blob))
+        else:
+            resolved.append((str(name), fn, 1.0, True))
+    return _Pool(resolved)
 
 
 def _accepts_num_classes(fn: Callable) -> bool:
+    if isinstance(fn, RegistryEntry):
+        return fn.accepts_num_classes
     try:
         return "num_classes" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -150,18 +191,25 @@ class MaskCorruptor:
     """
     Draw and apply a random corruption of a spatial label map.
 
-    Each call draws a category with ``category_probs``:
+    Each call draws a category with ``category_probs`` and applies entries of the corruption registry (see
+    :mod:`metassl_monai.quality.ops.registry`); the returned names say what was applied:
 
     * ``"identity"``: the mask unchanged (``["identity"]``);
-    * ``"single"``: one op of ``ops`` (``["erode"]``);
-    * ``"chain"``: ``chain_length[0]..chain_length[1]`` distinct ops of ``ops`` in sequence (``["dilate", "rotate"]``);
+    * ``"single"``: one single entry, drawn with the entries' weights (``["erosion_7"]``);
+    * ``"chain"``: ``chain_length[0]..chain_length[1]`` distinct single entries in sequence, drawn uniformly among
+      those outside the blob category (``["dilation_5", "rotate_small"]``), as published;
     * ``"swap"``: the mask of another image from the swap pool (``["swap"]``), drawn uniformly among the
       ``swap_area_quantile`` fraction of the pool closest in foreground fraction (the foreground area relative to the
       image size, which is the area for equal shapes; pool masks equal to the current one are excluded). With no
-      candidate it falls back to a single op, recorded as that op;
-    * ``"heavy"``: one op of ``heavy_ops`` (``["heavy:shift"]``);
-    * ``"catastrophic"``: one op of ``catastrophic_ops`` (``["catastrophic:empty"]``);
-    * ``"blob"``: :func:`~metassl_monai.quality.ops.blob` (``["blob"]``).
+      candidate it falls back to a single entry, recorded as that entry;
+    * ``"heavy"``: one heavy entry, drawn with the weights (``["heavy:shift_very_large"]``);
+    * ``"catastrophic"``: one catastrophic entry, drawn with the weights (``["catastrophic:invert"]``);
+    * ``"blob"``: one entry of the blob category, drawn uniformly (``["blob:circular_blob"]``).
+
+    With the published registry (default) the single entries are its 40 single entries (the five blob entries
+    included, as published), the heavy and catastrophic ones its 7 and 4. ``registry="legacy"`` draws from the
+    catalogue before the published one (all ops with weight 1, the old heavy settings, the old random blob), which
+    with the same seed gives the masks the sampler gave then.
 
     The swap pool is a FIFO of the last ``swap_pool_size`` masks fed to the corruptor (every call adds its input after
     corrupting it, unless ``update_pool=False``), optionally initialised with ``swap_pool``; it holds compact
@@ -171,24 +219,29 @@ class MaskCorruptor:
         num_classes: number of classes including background (>= 2); passed to the ops that accept ``num_classes``.
         category_probs: probability of each category (keys from :data:`CATEGORIES`, missing ones are 0, renormalised
             to sum 1); ``None`` uses :data:`DEFAULT_CATEGORY_PROBS`.
-        ops: the ops of the single / chain categories (and of the swap fallback): a mapping name -> callable
-            ``op(mask, rng)`` or names of :data:`~metassl_monai.quality.ops.OPS`; ``None`` uses
-            :data:`DEFAULT_SAMPLER_OPS` (``OPS`` without ``blob``, which has its own category).
-        chain_length: (min, max) number of ops of a chain, inclusive; capped at the number of ops.
+        ops: the single entries (and so the chain entries and the swap fallback): ``None`` uses the registry's;
+            names of registry entries or of :data:`~metassl_monai.quality.ops.OPS` functions (weight 1, their own
+            random parameters); or a mapping name -> :class:`~metassl_monai.quality.ops.RegistryEntry` or callable
+            ``op(mask, rng)`` (weight 1).
+        chain_length: (min, max) number of entries of a chain, inclusive; capped at the number of chainable entries.
         swap_pool_size: capacity of the swap pool (0 disables swapping: it always falls back).
         swap_area_quantile: fraction of the pool, closest in foreground fraction, a swap draws from (in (0, 1]).
         seed: seed of the generator used when a call gets no ``rng``.
         swap_pool: initial pool masks (spatial label maps of the same number of dimensions as the masks to corrupt).
         update_pool: whether each call adds its input mask to the pool.
-        heavy_ops: like ``ops`` for the heavy category (names of :data:`~metassl_monai.quality.ops.HEAVY_OPS`);
-            ``None`` uses all of them.
-        catastrophic_ops: like ``ops`` for the catastrophic category (names of
-            :data:`~metassl_monai.quality.ops.CATASTROPHIC_OPS`); ``None`` uses all of them.
+        heavy_ops: like ``ops`` for the heavy category (names of the registry's heavy entries).
+        catastrophic_ops: like ``ops`` for the catastrophic category (names of the registry's catastrophic entries or
+            of :data:`~metassl_monai.quality.ops.CATASTROPHIC_FUNCTIONS`).
+        blob_ops: like ``ops`` for the blob category (names of the registry's blob entries or of ``OPS`` functions);
+            drawn uniformly whatever their weights.
+        registry: ``"published"`` (:data:`~metassl_monai.quality.ops.REGISTRY`), ``"legacy"``
+            (:data:`~metassl_monai.quality.ops.LEGACY_REGISTRY`) or a mapping name ->
+            :class:`~metassl_monai.quality.ops.RegistryEntry`.
 
     Raises:
         ValueError: invalid ``num_classes``, probabilities (unknown key, negative or non-finite value, zero sum),
-            ``chain_length``, ``swap_pool_size``, ``swap_area_quantile``, unknown op names, an empty op set for a
-            category of non-zero probability, or an invalid pool mask.
+            ``chain_length``, ``swap_pool_size``, ``swap_area_quantile``, registry, unknown op names, an empty op set
+            for a category of non-zero probability, or an invalid pool mask.
     """
 
     def __init__(
@@ -204,23 +257,38 @@ class MaskCorruptor:
         update_pool: bool = True,
         heavy_ops: OpsArg = None,
         catastrophic_ops: OpsArg = None,
+        blob_ops: OpsArg = None,
+        registry: RegistryArg = "published",
     ) -> None:
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be >= 2 (background + at least one class), got {num_classes}.")
         self.num_classes = int(num_classes)
         self.category_probs = self._validate_probs(category_probs)
-        self.ops = _resolve_ops(DEFAULT_SAMPLER_OPS if ops is None else ops, OPS, "op")
-        self.heavy_ops = _resolve_ops(heavy_ops, HEAVY_OPS, "heavy op")
-        self.catastrophic_ops = _resolve_ops(catastrophic_ops, CATASTROPHIC_OPS, "catastrophic op")
+        self.registry = get_registry(registry)
+        self._single = _resolve(ops, registry_entries(self.registry, "single"), OPS, "op")
+        chain = [
+            (name, fn, 1.0, True)
+            for name, fn, chainable in zip(self._single.names, self._single.fns, self._single.chainable)
+            if chainable
+        ]
+        self._chain = _Pool(chain)
+        self._heavy = _resolve(heavy_ops, registry_entries(self.registry, "heavy"), {}, "heavy op")
+        self._catastrophic = _resolve(
+            catastrophic_ops, registry_entries(self.registry, "catastrophic"), CATASTROPHIC_FUNCTIONS,
+            "catastrophic op",
+        )
+        blob = _resolve(blob_ops, registry_entries(self.registry, "blob"), OPS, "blob op")
+        self._blob = _Pool([(name, fn, 1.0, False) for name, fn in zip(blob.names, blob.fns)])  # drawn uniformly
         needs = {
-            "single": self.ops,
-            "chain": self.ops,
-            "swap": self.ops,
-            "heavy": self.heavy_ops,
-            "catastrophic": self.catastrophic_ops,
+            "single": self._single,
+            "chain": self._chain,
+            "swap": self._single,
+            "heavy": self._heavy,
+            "catastrophic": self._catastrophic,
+            "blob": self._blob,
         }
         for category, pool in needs.items():
-            if self.category_probs[category] > 0 and not pool:
+            if self.category_probs[category] > 0 and not len(pool):
                 raise ValueError(f"category {category!r} has probability > 0 but no ops to draw from.")
         low, high = (int(v) for v in chain_length)
         if not 1 <= low <= high:
@@ -239,6 +307,55 @@ class MaskCorruptor:
         self._takes_num_classes: dict[int, bool] = {}
         self._names = list(self.category_probs)
         self._probs = np.array([self.category_probs[name] for name in self._names])
+
+    @property
+    def ops(self) -> dict[str, Callable[..., np.ndarray]]:
+        """The single entries, name -> callable."""
+        return dict(zip(self._single.names, self._single.fns))
+
+    @property
+    def heavy_ops(self) -> dict[str, Callable[..., np.ndarray]]:
+        """The heavy entries, name -> callable."""
+        return dict(zip(self._heavy.names, self._heavy.fns))
+
+    @property
+    def catastrophic_ops(self) -> dict[str, Callable[..., np.ndarray]]:
+        """The catastrophic entries, name -> callable."""
+        return dict(zip(self._catastrophic.names, self._catastrophic.fns))
+
+    @property
+    def blob_ops(self) -> dict[str, Callable[..., np.ndarray]]:
+        """The entries of the blob category, name -> callable."""
+        return dict(zip(self._blob.names, self._blob.fns))
+
+    @property
+    def chain_ops(self) -> dict[str, Callable[..., np.ndarray]]:
+        """The entries chains draw from (the single entries outside the blob category), name -> callable."""
+        return dict(zip(self._chain.names, self._chain.fns))
+
+    def probabilities(self, category: str) -> dict[str, float]:
+        """
+        The probability of each entry within a category, as the sampler draws them.
+
+        Args:
+            category: ``"single"``, ``"chain"`` (of the first entry of a chain), ``"heavy"``, ``"catastrophic"`` or
+                ``"blob"``.
+
+        Returns:
+            name -> probability (sums to 1; empty for a category without entries).
+
+        Raises:
+            ValueError: an unknown category.
+        """
+        pools = {"single": self._single, "chain": self._chain, "heavy": self._heavy,
+                 "catastrophic": self._catastrophic, "blob": self._blob}
+        if category not in pools:
+            raise ValueError(f"unknown category {category!r}; known: {sorted(pools)}.")
+        pool = pools[category]
+        if not len(pool):
+            return {}
+        probs = np.full(len(pool), 1.0 / len(pool)) if pool.uniform else pool.probs
+        return {name: float(p) for name, p in zip(pool.names, probs)}
 
     @staticmethod
     def _validate_probs(category_probs: Mapping[str, float] | None) -> dict[str, float]:
@@ -335,26 +452,23 @@ class MaskCorruptor:
             if other is not None:
                 return swap(mask, rng, other=other), ["swap"]
             category = "single"
-        if category == "single":
-            name = list(self.ops)[int(rng.integers(len(self.ops)))]
-            return self._call_op(self.ops[name], mask, rng), [name]
         if category == "chain":
-            low, high = min(self.chain_length[0], len(self.ops)), min(self.chain_length[1], len(self.ops))
+            pool = self._chain
+            low, high = min(self.chain_length[0], len(pool)), min(self.chain_length[1], len(pool))
             length = int(rng.integers(low, high + 1))
-            names = [str(n) for n in rng.choice(list(self.ops), size=length, replace=False)]
+            picks = [int(k) for k in rng.choice(len(pool), size=length, replace=False)]
             out = mask
-            for name in names:
-                out = self._call_op(self.ops[name], out, rng)
-            return (out if out is not mask else mask.copy()), names
-        if category == "heavy":
-            name = list(self.heavy_ops)[int(rng.integers(len(self.heavy_ops)))]
-            return self._call_op(self.heavy_ops[name], mask, rng), [f"heavy:{name}"]
-        if category == "catastrophic":
-            name = list(self.catastrophic_ops)[int(rng.integers(len(self.catastrophic_ops)))]
-            return self._call_op(self.catastrophic_ops[name], mask, rng), [f"catastrophic:{name}"]
-        if category == "blob":
-            return blob(mask, rng, num_classes=self.num_classes), ["blob"]
-        raise ValueError(f"unknown category {category!r}.")  # unreachable: categories are validated
+            for k in picks:
+                out = self._call_op(pool.fns[k], out, rng)
+            return (out if out is not mask else mask.copy()), [pool.names[k] for k in picks]
+        pool, prefix = {
+            "single": (self._single, ""),
+            "heavy": (self._heavy, "heavy:"),
+            "catastrophic": (self._catastrophic, "catastrophic:"),
+            "blob": (self._blob, "blob:"),
+        }[category]
+        k = pool.draw(rng)
+        return self._call_op(pool.fns[k], mask, rng), [prefix + pool.names[k]]
 
 
 class RandMaskCorruptiond(RandomizableTransform, MapTransform):
@@ -379,6 +493,7 @@ class RandMaskCorruptiond(RandomizableTransform, MapTransform):
         swap_pool_size: see :class:`MaskCorruptor`.
         swap_area_quantile: see :class:`MaskCorruptor`.
         swap_pool: see :class:`MaskCorruptor`.
+        registry: see :class:`MaskCorruptor` (``"published"``, ``"legacy"`` or a mapping of entries).
         allow_missing_keys: don't raise an exception if a key is missing.
 
     Raises:
@@ -398,6 +513,7 @@ class RandMaskCorruptiond(RandomizableTransform, MapTransform):
         swap_pool_size: int = 64,
         swap_area_quantile: float = 0.2,
         swap_pool: Sequence[np.ndarray] | None = None,
+        registry: RegistryArg = "published",
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
@@ -412,6 +528,7 @@ class RandMaskCorruptiond(RandomizableTransform, MapTransform):
             swap_pool_size=swap_pool_size,
             swap_area_quantile=swap_area_quantile,
             swap_pool=swap_pool,
+            registry=registry,
         )
         self._seed: np.ndarray | None = None
 

@@ -14,14 +14,17 @@ import torch
 from monai.data import MetaTensor, list_data_collate
 
 from metassl_monai.quality import (
+    CATASTROPHIC_OPS,
     CATEGORIES,
     DEFAULT_CATEGORY_PROBS,
     DEFAULT_SAMPLER_OPS,
     HEAVY_OPS,
-    OPS,
+    LEGACY_REGISTRY,
+    REGISTRY,
     MaskCorruptor,
     MaskQualityd,
     RandMaskCorruptiond,
+    RegistryEntry,
     dice_per_class,
 )
 
@@ -46,19 +49,36 @@ def category_of(names: list[str]) -> str:
         return "heavy"
     if names[0].startswith("catastrophic:"):
         return "catastrophic"
-    if names[0] in ("identity", "swap", "blob"):
+    if names[0].startswith("blob:"):
+        return "blob"
+    if names[0] in ("identity", "swap"):
         return names[0]
     return "single" if len(names) == 1 else "chain"
 
 
 # ------------------------------------------------------------------------------------------------ configuration
+def stub(registry) -> dict[str, RegistryEntry]:
+    """The registry with every op replaced by a copy: the sampler's draws without the cost of the ops."""
+
+    def copy(mask, rng):
+        return mask.copy()
+
+    return {n: RegistryEntry(n, copy, {}, e.weight, e.category, e.blob) for n, e in registry.items()}
+
+
 def test_default_probabilities():
     assert set(DEFAULT_CATEGORY_PROBS) == set(CATEGORIES)
     assert math.isclose(sum(DEFAULT_CATEGORY_PROBS.values()), 1.0)
-    assert set(DEFAULT_SAMPLER_OPS) == set(OPS) - {"blob"}
+    assert DEFAULT_CATEGORY_PROBS == {"identity": 0.20, "single": 0.28, "chain": 0.18, "swap": 0.10, "heavy": 0.12,
+                                      "catastrophic": 0.05, "blob": 0.07}  # fmt: skip
+    assert DEFAULT_SAMPLER_OPS == tuple(n for n, e in REGISTRY.items() if e.category == "single")
     corruptor = MaskCorruptor(C)
     assert corruptor.category_probs == pytest.approx(DEFAULT_CATEGORY_PROBS)
-    assert list(corruptor.ops) == list(DEFAULT_SAMPLER_OPS)
+    assert list(corruptor.ops) == list(DEFAULT_SAMPLER_OPS) and len(corruptor.ops) == 40
+    assert list(corruptor.heavy_ops) == list(HEAVY_OPS) and list(corruptor.catastrophic_ops) == list(CATASTROPHIC_OPS)
+    assert set(corruptor.blob_ops) == {"gaussian_blob", "gaussian_blob_large", "circular_blob", "convex_hull",
+                                       "bounding_box"}  # fmt: skip
+    assert set(corruptor.chain_ops) == set(corruptor.ops) - set(corruptor.blob_ops)
 
 
 def test_probabilities_are_completed_and_renormalised():
@@ -118,13 +138,25 @@ def test_invalid_masks_raise():
 
 
 # ------------------------------------------------------------------------------------------------ sampling
-def test_category_frequencies():
+@pytest.mark.parametrize("registry", ["published", "legacy"])
+def test_category_frequencies(registry):
+    """20 000 draws: every category within 5 binomial standard deviations of its probability."""
     masks = [square_mask(lo=lo, hi=lo + 6) for lo in range(4)]  # four different masks: swap always has candidates
-    corruptor = MaskCorruptor(C, ops=FAST_OPS, swap_pool=masks, seed=0)
-    n = 4000
+    table = stub(REGISTRY if registry == "published" else LEGACY_REGISTRY)
+    corruptor = MaskCorruptor(C, swap_pool=masks, registry=table, seed=0)
+    n = 20_000
     counts = Counter(category_of(corruptor(masks[i % 4])[1]) for i in range(n))
     for category, p in DEFAULT_CATEGORY_PROBS.items():
-        assert counts[category] / n == pytest.approx(p, abs=0.025), category
+        assert counts[category] / n == pytest.approx(p, abs=5 * math.sqrt(p * (1 - p) / n)), category
+
+
+def test_category_frequencies_with_the_real_ops():
+    masks = [square_mask(lo=lo, hi=lo + 6) for lo in range(4)]
+    corruptor = MaskCorruptor(C, swap_pool=masks, seed=0)
+    n = 1500
+    counts = Counter(category_of(corruptor(masks[i % 4])[1]) for i in range(n))
+    for category, p in DEFAULT_CATEGORY_PROBS.items():
+        assert counts[category] / n == pytest.approx(p, abs=5 * math.sqrt(p * (1 - p) / n)), category
 
 
 @pytest.mark.parametrize("only", ["catastrophic", "heavy", "identity", "blob"])
@@ -132,17 +164,44 @@ def test_single_category(only):
     corruptor = MaskCorruptor(C, category_probs={only: 1.0}, seed=1)
     mask = two_class()
     seen = set()
-    for _ in range(60):
+    for _ in range(100):
         out, names = corruptor(mask)
         assert category_of(names) == only and len(names) == 1
         seen.add(names[0])
         assert out.shape == mask.shape and out.dtype == mask.dtype
     if only == "catastrophic":
-        assert seen == {"catastrophic:empty", "catastrophic:full", "catastrophic:invert", "catastrophic:random_noise"}
+        assert seen == {"catastrophic:empty", "catastrophic:full", "catastrophic:invert", "catastrophic:random_50"}
     if only == "heavy":
         assert seen == {f"heavy:{name}" for name in HEAVY_OPS}
+    if only == "blob":
+        assert seen == {"blob:gaussian_blob", "blob:gaussian_blob_large", "blob:circular_blob", "blob:convex_hull",
+                        "blob:bounding_box"}  # fmt: skip
     if only == "identity":
         np.testing.assert_array_equal(corruptor(mask)[0], mask)
+
+
+def test_ops_by_registry_name_or_function_name():
+    corruptor = MaskCorruptor(C, category_probs={"single": 1.0}, ops=["erosion_5", "shift"], seed=0)
+    assert corruptor.probabilities("single") == {"erosion_5": pytest.approx(0.5), "shift": pytest.approx(0.5)}
+    weighted = MaskCorruptor(C, ops={"a": REGISTRY["opening_5"], "b": REGISTRY["erosion_5"]})
+    assert weighted.probabilities("single") == pytest.approx({"a": 0.5 / 1.5, "b": 1.0 / 1.5})
+    with pytest.raises(ValueError, match="unknown corruption registry"):
+        MaskCorruptor(C, registry="paper")
+
+
+@pytest.mark.parametrize("registry", ["legacy", LEGACY_REGISTRY])
+def test_legacy_registry(registry):
+    """The catalogue before the published one: every op uniformly, chains from all of them (convex hull and bounding
+    box included), the random blob, the old heavy and catastrophic ops."""
+    corruptor = MaskCorruptor(C, registry=registry, seed=0)
+    assert len(corruptor.ops) == 21 and len(set(corruptor.probabilities("single").values())) == 1
+    assert set(corruptor.chain_ops) == set(corruptor.ops)
+    assert list(corruptor.blob_ops) == ["blob"]
+    assert list(corruptor.catastrophic_ops) == ["empty", "full", "invert", "random_noise"]
+    blob = MaskCorruptor(C, category_probs={"blob": 1.0}, registry=registry, seed=0)
+    assert blob(two_class())[1] == ["blob:blob"]
+    t = RandMaskCorruptiond(num_classes=C, category_probs={"single": 1.0}, registry=registry).set_random_state(0)
+    assert t({"label": two_class()[None]})["corruption"] in corruptor.ops
 
 
 def test_custom_probabilities_respected():

@@ -16,6 +16,19 @@ import numpy as np
 from scipy import ndimage
 
 
+RELATIVE_TO = ("image", "foreground")
+"""What the size parameters of ``shift``, ``affine`` and ``rectangle_dropout`` are fractions of: the image (the
+published catalogue) or the bounding box of the foreground (the catalogue before it, kept for the ``legacy``
+registry)."""
+
+
+def _check_relative_to(relative_to: str) -> str:
+    """``relative_to`` validated (one of :data:`RELATIVE_TO`)."""
+    if relative_to not in RELATIVE_TO:
+        raise ValueError(f"relative_to must be one of {RELATIVE_TO}, got {relative_to!r}.")
+    return relative_to
+
+
 def _check_mask(mask: np.ndarray) -> None:
     """Raise unless ``mask`` is a 2D or 3D integer numpy array."""
     if not isinstance(mask, np.ndarray):

@@ -5,6 +5,13 @@
 #     http://www.apache.org/licenses/LICENSE-2.0
 """
 Morphological corruptions: erosion, dilation, opening and closing of one class with a disk (2D) / ball (3D).
+
+Published entries: erosion and dilation with kernel 5, 7, 9 (11 heavy), opening and closing with kernel 5. The
+structuring elements are discrete disks (2D) / balls (3D) ``{b : |b|^2 <= r^2}`` with ``r = kernel_size // 2`` voxels
+(the published code uses a ``kernel_size`` square: a disk is isotropic and generalises to 3D); erosion and dilation are
+computed exactly through Euclidean distance transforms of the region's bounding box grown by the radius (equal to
+binary morphology with that element, at a cost independent of the radius). The image border is not treated as
+background by erosion (a region touching the border is not eroded from it).
 """
 
 from __future__ import annotations

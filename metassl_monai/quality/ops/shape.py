@@ -4,8 +4,12 @@
 # You may obtain a copy of the License at
 #     http://www.apache.org/licenses/LICENSE-2.0
 """
-Shape approximations: one class replaced by its moment-matched ellipse (ellipsoid), a polygon, its convex hull or its
-bounding box.
+Shape approximations: one class replaced by its moment-matched ellipse (ellipsoid), a polygon with 3, 5 or 8
+vertices, its convex hull or its bounding box.
+
+The convex hull and the bounding box are also in the published blob category (drawn by it, never chained). The ellipse
+matches the class's second moments (published: OpenCV's fit to the contour of the largest component) and the polygon
+takes boundary pixels at evenly spaced angles (published: Douglas–Peucker), so that both work in 3D without OpenCV.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 # You may obtain a copy of the License at
 #     http://www.apache.org/licenses/LICENSE-2.0
 """
-The cross-image swap: the mask of another image, resized to the current one.
+The cross-image swap: the mask of another image, resized to the current one (the sampler draws it among the masks
+closest in foreground area; see :class:`~metassl_monai.quality.corruptions.MaskCorruptor`).
 """
 
 from __future__ import annotations

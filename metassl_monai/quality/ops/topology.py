@@ -4,7 +4,15 @@
 # You may obtain a copy of the License at
 #     http://www.apache.org/licenses/LICENSE-2.0
 """
-Topological corruptions: holes, islands, keeping the largest / dropping a connected component, rectangle dropout.
+Topological corruptions: holes, islands, both, keeping the largest / dropping a connected component, rectangle
+dropout.
+
+Published entries: 2 holes of radius 3–8, 3 of radius 8–15 (heavy: 5 of radius 10–20), 2 islands of radius 3–8, 2
+holes and 2 islands of radius 5–15, largest component only, drop a component, and one rectangle with sides 10–30 % of
+the **image**, anywhere in the image (``relative_to="foreground"``: the earlier box inside the class's bounding box).
+Two deliberate differences: islands are placed away from the class, each a new component (published: anywhere in the
+background), and dropping the component of a class with a single one removes the class (published: unchanged, which
+on masks of one component per class would be a second identity).
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from ._common import (
     _apply_binary,
     _bbox,
     _check_mask,
+    _check_relative_to,
     _choice,
     _full_connectivity,
+    _pick_label,
     _pick_or_new_label,
     _squared_distance,
     _write_back,
@@ -134,6 +144,43 @@ def add_islands(
     return _write_back(mask, label, region)
 
 
+def holes_and_islands(
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_holes: int = 2,
+    n_islands: int = 2,
+    radius_range: Sequence[float] = (5.0, 15.0),
+    label: int | None = None,
+    num_classes: int | None = None,
+) -> np.ndarray:
+    """
+    :func:`add_holes` then :func:`add_islands` on the same class (the published ``holes_and_islands``: 2 holes and 2
+    islands of radius 5–15). With no foreground only the islands are added, of a random class in
+    ``1..num_classes-1``.
+
+    Args:
+        mask: spatial integer label map (2D or 3D).
+        rng: random generator.
+        n_holes: number of holes.
+        n_islands: number of islands.
+        radius_range: (low, high) radius in voxels of the holes and islands, drawn uniformly for each.
+        label: the class; ``None`` draws a present foreground class.
+        num_classes: number of classes including background, used when the mask has no foreground; ``None`` infers
+            ``max(mask) + 1`` (at least 2).
+
+    Returns:
+        the corrupted label map.
+
+    Raises:
+        ValueError: as :func:`add_holes` and :func:`add_islands`.
+    """
+    _check_mask(mask)
+    label = _pick_label(mask, rng, label)
+    out = mask if label is None else add_holes(mask, rng, n_holes=n_holes, radius_range=radius_range, label=label)
+    return add_islands(out, rng, n_islands=n_islands, radius_range=radius_range, label=label, num_classes=num_classes)
+
+
 def _components(x: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(x, structure=_full_connectivity(x.ndim))
 
@@ -191,36 +238,55 @@ def rectangle_dropout(
     mask: np.ndarray,
     rng: np.random.Generator,
     *,
-    size_range: Sequence[float] = (0.2, 0.5),
+    size_range: Sequence[float] = (0.1, 0.3),
+    n_rects: int = 1,
+    relative_to: str = "image",
     label: int | None = None,
 ) -> np.ndarray:
     """
-    Set the pixels of one class inside a random box within the class's bounding box to background.
+    Set the pixels of one class inside random boxes to background.
+
+    As published, each box has sides ``max(1, int(U(lo, hi) * n_i))`` voxels, ``n_i`` the image size along axis ``i``
+    (10–30 % of the image by default), and lies anywhere in the image, uniformly: it may miss the class, which then is
+    unchanged. With ``relative_to="foreground"`` the sides are ``round(U(lo, hi) * extent_i)`` of the class's
+    bounding-box extent and the box lies within that bounding box (the behaviour before the published catalogue, with
+    ``size_range=(0.2, 0.5)`` in the ``legacy`` registry).
 
     Args:
         mask: spatial integer label map (2D or 3D).
         rng: random generator.
-        size_range: (low, high) box side as a fraction of the bounding-box extent, drawn uniformly per axis (at least
-            one voxel).
+        size_range: (low, high) box side as a fraction of the image size (or of the class's extent), drawn uniformly
+            per axis and box (at least one voxel).
+        n_rects: number of boxes.
+        relative_to: ``"image"`` or ``"foreground"``, what ``size_range`` is a fraction of and where the box lies.
         label: the class; ``None`` draws a present foreground class.
 
     Returns:
         the corrupted label map.
 
     Raises:
-        ValueError: ``mask`` is not a 2D/3D integer array, or ``label < 1`` or an invalid ``size_range``.
+        ValueError: ``mask`` is not a 2D/3D integer array, or ``label < 1``, an invalid ``size_range``, ``n_rects < 1``
+            or an unknown ``relative_to``.
     """
     lo, hi = float(size_range[0]), float(size_range[1])
     if not 0.0 < lo <= hi <= 1.0:
         raise ValueError(f"size_range must be (low, high) with 0 < low <= high <= 1, got {size_range}.")
+    if int(n_rects) < 1:
+        raise ValueError(f"n_rects must be >= 1, got {n_rects}.")
+    _check_relative_to(relative_to)
 
     def fn(x: np.ndarray) -> np.ndarray:
-        lower, upper = _bbox(x)
-        extent = upper - lower + 1
-        sides = np.clip(np.round(rng.uniform(lo, hi, size=x.ndim) * extent).astype(int), 1, extent)
-        starts = lower + rng.integers(0, extent - sides + 1)
         out = x.copy()
-        out[tuple(slice(s, s + n) for s, n in zip(starts, sides))] = False
+        for _ in range(int(n_rects)):
+            if relative_to == "image":
+                lower, extent = np.zeros(x.ndim, dtype=int), np.array(x.shape)
+                sides = np.maximum(np.trunc(rng.uniform(lo, hi, size=x.ndim) * extent).astype(int), 1)
+            else:
+                lower, upper = _bbox(x)
+                extent = upper - lower + 1
+                sides = np.clip(np.round(rng.uniform(lo, hi, size=x.ndim) * extent).astype(int), 1, extent)
+            starts = lower + rng.integers(0, extent - sides + 1)
+            out[tuple(slice(s, s + n) for s, n in zip(starts, sides))] = False
         return out
 
     return _apply_binary(mask, rng, label, fn)
