@@ -61,7 +61,7 @@ from .ops import (
 from .predictor import QualityPredictor, as_probabilities, load_quality_predictor
 from .qc import QualityQCSaver, aggregate_slice_quality, qc_ranking
 from .snapshots import RandSnapshotMaskd, find_snapshots, load_snapshot_networks
-from .training import QualityBatch, QualityReportSaver, materialize, quality_report
+from .training import GradientClipping, QualityBatch, QualityReportSaver, materialize, quality_report
 
 __all__ = [
     # corruptions
@@ -121,6 +121,7 @@ __all__ = [
     "find_snapshots",
     "load_snapshot_networks",
     "QualityBatch",
+    "GradientClipping",
     "QualityReportSaver",
     "materialize",
     "quality_report",

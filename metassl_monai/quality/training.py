@@ -3,21 +3,26 @@
 # you may not use this file except in compliance with the License.
 # You may obtain a copy of the License at
 #     http://www.apache.org/licenses/LICENSE-2.0
-"""Training and evaluating the quality predictor with MONAI's SupervisedTrainer / SupervisedEvaluator."""
+"""
+Training and evaluating the quality predictor with MONAI's SupervisedTrainer / SupervisedEvaluator: batch preparation,
+gradient-norm clipping (1.0, as the published predictor training), fixed validation sets and the report.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
+from monai.engines.utils import IterationEvents
 from monai.transforms import Randomizable
 
-__all__ = ["QualityBatch", "materialize", "QualityReportSaver", "quality_report"]
+__all__ = ["QualityBatch", "GradientClipping", "materialize", "QualityReportSaver", "quality_report"]
 
 
 class QualityBatch:
@@ -37,6 +42,57 @@ class QualityBatch:
         return (
             batchdata[self.input_key].to(device=device, non_blocking=non_blocking),
             batchdata[self.target_key].to(device=device, non_blocking=non_blocking).float(),
+        )
+
+
+class GradientClipping:
+    """
+    Clip the gradient norm of a MONAI trainer's network before each optimizer step
+    (:func:`torch.nn.utils.clip_grad_norm_` at ``IterationEvents.BACKWARD_COMPLETED``, between ``backward()`` and
+    ``optimizer.step()``). The published quality predictor is trained with the norm clipped at 1.0.
+
+    With mixed precision (``amp`` and a grad scaler) the gradients are unscaled first (``scaler.unscale_``, after which
+    ``scaler.step`` does not unscale again), so the clipped norm is the true one. With gradient accumulation the
+    gradients are clipped only at the iterations that step the optimizer (the accumulated gradient).
+
+    Args:
+        max_norm: the maximum total norm; ``None`` or ``<= 0`` disables the clipping.
+        norm_type: the norm (2.0: Euclidean; ``inf``: maximum).
+
+    Raises:
+        ValueError: a ``max_norm`` that is not a number (NaN).
+    """
+
+    def __init__(self, max_norm: float | None = 1.0, norm_type: float = 2.0) -> None:
+        if max_norm is not None and math.isnan(float(max_norm)):
+            raise ValueError("max_norm must be a number or None, got NaN.")
+        self.max_norm = None if max_norm is None or float(max_norm) <= 0 else float(max_norm)
+        self.norm_type = float(norm_type)
+
+    def attach(self, engine: Engine) -> None:
+        """Clip at every ``IterationEvents.BACKWARD_COMPLETED`` of ``engine`` (a MONAI ``SupervisedTrainer``)."""
+        engine.add_event_handler(IterationEvents.BACKWARD_COMPLETED, self)
+
+    @staticmethod
+    def _steps(engine: Engine) -> bool:
+        """Whether this iteration steps the optimizer (as ``SupervisedTrainer`` decides under accumulation)."""
+        acc = int(getattr(engine, "accumulation_steps", 1) or 1)
+        if acc <= 1:
+            return True
+        epoch_length = engine.state.epoch_length
+        if epoch_length is not None:
+            local = (engine.state.iteration - 1) % epoch_length
+            return (local + 1) % acc == 0 or (local + 1) == epoch_length
+        return engine.state.iteration % acc == 0
+
+    def __call__(self, engine: Engine) -> None:
+        if self.max_norm is None or not self._steps(engine):
+            return
+        scaler = getattr(engine, "scaler", None)
+        if getattr(engine, "amp", False) and scaler is not None:
+            scaler.unscale_(engine.optimizer)
+        engine.state.grad_norm = float(
+            torch.nn.utils.clip_grad_norm_(engine.network.parameters(), self.max_norm, norm_type=self.norm_type)
         )
 
 

@@ -97,3 +97,76 @@ def test_report_saver_reads_a_decollated_batch(tmp_path):
     engine.run([batch], max_epochs=1)
     report = json.loads((tmp_path / "quality_metrics.json").read_text())
     assert report["real"]["n"] == 1 and report["synthetic"]["n"] == 2 and report["all"]["mae"] == 0.0
+
+
+# ------------------------------------------------------------------------------------------------ gradient clipping
+class _Huge(torch.nn.Module):
+    """y = 1e6 * (w . x): a gradient of norm 1e6 * |x| on w."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(4))
+
+    def forward(self, x):
+        return 1e6 * (x * self.w).sum(dim=1, keepdim=True)
+
+
+def _train_one_step(handlers, lr=0.1):
+    from monai.engines import SupervisedTrainer
+
+    torch.manual_seed(0)
+    net = _Huge()
+    data = [{"input": torch.tensor([[3.0, 4.0, 0.0, 0.0]]), "quality": torch.tensor([[0.0]])}]
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"), max_epochs=1, train_data_loader=data, network=net,
+        optimizer=torch.optim.SGD(net.parameters(), lr=lr), loss_function=lambda y, t: (y - t).sum(),
+        prepare_batch=QualityBatch(), train_handlers=handlers,
+    )
+    trainer.run()
+    return net.w.detach().clone(), trainer
+
+
+@pytest.mark.parametrize("max_norm", [1.0, 0.25])
+def test_gradient_clipping_bounds_the_step(max_norm):
+    """The gradient is 1e6 * (3, 4, 0, 0) (norm 5e6); clipped to max_norm, one SGD step of lr 0.1 moves w by
+    0.1 * max_norm * (0.6, 0.8, 0, 0)."""
+    from metassl_monai.quality.training import GradientClipping
+
+    w, trainer = _train_one_step([GradientClipping(max_norm)])
+    torch.testing.assert_close(w, -0.1 * max_norm * torch.tensor([0.6, 0.8, 0.0, 0.0]))
+    assert trainer.state.grad_norm == pytest.approx(5e6)  # the norm before clipping
+    unclipped, _ = _train_one_step([])
+    torch.testing.assert_close(unclipped, -0.1 * 1e6 * torch.tensor([3.0, 4.0, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("max_norm", [None, 0.0])
+def test_gradient_clipping_disabled(max_norm):
+    from metassl_monai.quality.training import GradientClipping
+
+    w, _ = _train_one_step([GradientClipping(max_norm)])
+    torch.testing.assert_close(w, -0.1 * 1e6 * torch.tensor([3.0, 4.0, 0.0, 0.0]))
+
+
+def test_gradient_clipping_default_is_the_published_one():
+    from metassl_monai.quality import GradientClipping
+
+    assert GradientClipping().max_norm == 1.0
+    with pytest.raises(ValueError, match="NaN"):
+        GradientClipping(float("nan"))
+
+
+def test_quality_training_config_clips_at_1():
+    """The quality predictor's trainer in the bundles clips at ``quality_grad_clip`` (1.0)."""
+    from pathlib import Path
+
+    from monai.bundle import ConfigParser
+
+    repo = Path(__file__).resolve().parents[2]
+    for bundle in ("qgssl_acdc", "qgssl_la"):
+        parser = ConfigParser()
+        parser.read_config(str(repo / "bundles" / bundle / "configs" / "train_quality.json"))
+        assert parser["quality_grad_clip"] == 1.0
+        handlers = parser["quality"]["trainer"]["train_handlers"]
+        clip = [h for h in handlers if h.get("_target_") == "metassl_monai.quality.GradientClipping"]
+        assert clip == [{"_target_": "metassl_monai.quality.GradientClipping", "max_norm": "@quality_grad_clip"}]
+        assert parser["quality_corruption_registry"] == "published"
