@@ -201,7 +201,8 @@ class MaskCorruptor:
     * ``"swap"``: the mask of another image from the swap pool (``["swap"]``), drawn uniformly among the
       ``swap_area_quantile`` fraction of the pool closest in foreground fraction (the foreground area relative to the
       image size, which is the area for equal shapes; pool masks equal to the current one are excluded). With no
-      candidate it falls back to a single entry, recorded as that entry;
+      candidate (only while the pool fills) it falls back to a single entry, recorded as that entry (published: the
+      identity, which would add Dice-1 masks);
     * ``"heavy"``: one heavy entry, drawn with the weights (``["heavy:shift_very_large"]``);
     * ``"catastrophic"``: one catastrophic entry, drawn with the weights (``["catastrophic:invert"]``);
     * ``"blob"``: one entry of the blob category, drawn uniformly (``["blob:circular_blob"]``).

@@ -124,10 +124,10 @@ def blob(
 ) -> np.ndarray:
     """
     The random blob of the catalogue before the published one (``legacy`` registry): one class replaced by an
-    area-matched blob at its centroid, the ``area`` pixels with the highest score, the score
-    being minus the distance to the centroid (``"sphere"``: a disk / ball) or that plus smoothed Gaussian noise
-    (``"gaussian"``: a random blob). The area (voxel count) is preserved exactly. With no foreground a random class in
-    ``1..num_classes-1`` gets a blob of 5–20 % of the image at a random position.
+    area-matched blob at its centroid, the ``area`` pixels with the highest score, the score being minus the distance
+    to the centroid (``"sphere"``: a disk / ball) or that plus smoothed Gaussian noise (``"gaussian"``: a random
+    blob). The area (voxel count) is preserved exactly. With no foreground a random class in ``1..num_classes-1`` gets
+    a blob of 5–20 % of the image at a random position.
 
     Args:
         mask: spatial integer label map (2D or 3D).

@@ -8,13 +8,14 @@ The registries the corruption sampler (:class:`~metassl_monai.quality.corruption
 parameterised entries (an op with fixed parameters), each with a weight and a category.
 
 :data:`REGISTRY` is the catalogue of the public QG-SSL code (``data/corruption_ops.py`` of sfu-mial/QG-SSL): every
-entry, parameter and weight below is the published one. Its three tables hold 51 entries: 40 single (37 ops plus the
-three blobs), 7 heavy and 4 catastrophic, weights 0.3–1.0. The sampler draws
+entry, parameter and weight below is the published one. Its three tables hold 51 entries: 40 single (the three
+blobs among them), 7 heavy and 4 catastrophic, weights 0.3–1.0. The sampler draws
 
 * a *single* corruption among the 40 single entries, with probability proportional to the weights;
 * a *heavy* one among the 7 heavy entries, and a *catastrophic* one among the 4 catastrophic entries, likewise;
-* a *chain* of 2–3 distinct single entries drawn uniformly (as published: the weights are not used for chains)
-  among the single entries that are not in the blob category;
+* a *chain* of 2–3 distinct single entries drawn uniformly (as published: the weights are not used for chains, and
+  entries of one op, e.g. ``erosion_5`` and ``erosion_9``, may be chained) among the single entries that are not in
+  the blob category;
 * a *blob* uniformly among the five entries marked ``blob``: ``gaussian_blob``, ``gaussian_blob_large``,
   ``circular_blob``, ``convex_hull``, ``bounding_box`` (which are also single entries, and never chained).
 
