@@ -9,7 +9,7 @@ import math
 import pytest
 from ignite.engine import Engine, Events
 
-from metassl_monai.handlers import ConsistencyRampUp, SigmoidRampUp
+from metassl_monai.handlers import ConsistencyRampUp, LinearRampUp, SigmoidRampUp
 
 
 def by_hand(max_value: float, length: int, t: int) -> float:
@@ -135,6 +135,78 @@ def test_consistency_rampup_takes_over_an_existing_initial_value():
     engine.add_event_handler(Events.ITERATION_STARTED, lambda e: seen.append(e.state.consistency_weight))
     engine.run([0, 1], max_epochs=1)
     assert seen == pytest.approx([by_hand(1.0, 10, 1), by_hand(1.0, 10, 2)], rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# LinearRampUp (QG-SSL's per-term schedules) and ConsistencyRampUp with a schedule of its own
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "max_value, warmup, length, t, expected",
+    [
+        # QAR at 200 "epochs" of 10 iterations: 0 for 300 iterations, linear over 400 to 0.01
+        (0.01, 300, 400, 0, 0.0),
+        (0.01, 300, 400, 299, 0.0),
+        (0.01, 300, 400, 300, 0.0),
+        (0.01, 300, 400, 400, 0.0025),
+        (0.01, 300, 400, 500, 0.005),
+        (0.01, 300, 400, 700, 0.01),
+        (0.01, 300, 400, 5000, 0.01),
+        # PL-QW: warm-up 150, linear over 300 to 0.25
+        (0.25, 150, 300, 225, 0.0625),
+        (0.25, 150, 300, 449, 0.25 * 299 / 300),
+        (0.25, 150, 300, 450, 0.25),
+        # no warm-up, no ramp: a constant from the first iteration
+        (2.0, 0, 0, 0, 2.0),
+        (2.0, 0, 0, 7, 2.0),
+        # warm-up but no ramp: a step
+        (1.0, 5, 0, 4, 0.0),
+        (1.0, 5, 0, 5, 1.0),
+    ],
+)
+def test_linear_rampup_values(max_value, warmup, length, t, expected):
+    assert LinearRampUp(max_value, warmup, length)(t) == pytest.approx(expected, rel=1e-12, abs=0.0)
+
+
+def test_linear_rampup_is_monotone():
+    ramp = LinearRampUp(0.25, 3, 4)
+    values = [ramp(t) for t in range(12)]
+    assert values == pytest.approx([0, 0, 0, 0, 0.0625, 0.125, 0.1875, 0.25, 0.25, 0.25, 0.25, 0.25])
+
+
+@pytest.mark.parametrize("args", [(-0.1, 0, 1), (0.1, -1, 1), (0.1, 0, -1)])
+def test_linear_rampup_negative_arguments_raise(args):
+    with pytest.raises(ValueError, match=">= 0"):
+        LinearRampUp(*args)
+
+
+def test_consistency_rampup_with_a_schedule_sets_its_values():
+    _, seen = _run_dummy(ConsistencyRampUp(schedule=LinearRampUp(1.0, 2, 4)), 7)
+    assert [v for _, v in seen] == pytest.approx([0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0])
+
+
+def test_consistency_rampup_with_a_schedule_follows_a_resume():
+    sched = ConsistencyRampUp(schedule=LinearRampUp(1.0, 2, 8))
+    seen: list[float] = []
+    engine = Engine(lambda e, b: seen.append(e.state.consistency_weight))
+    sched.attach(engine)
+    engine.load_state_dict({"iteration": 4, "epoch_length": 4, "max_epochs": 2})
+    engine.run(range(4), max_epochs=2)
+    assert seen == pytest.approx([0.375, 0.5, 0.625, 0.75])  # iterations 5..8: (t - 2) / 8
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"max_value": 0.1},
+        {"rampup_iterations": 10},
+        {"schedule": LinearRampUp(1.0, 0, 1), "max_value": 0.1},
+        {"schedule": LinearRampUp(1.0, 0, 1), "max_value": 0.1, "rampup_iterations": 10},
+    ],
+)
+def test_consistency_rampup_needs_a_schedule_or_both_sigmoid_arguments(kwargs):
+    with pytest.raises(ValueError, match="give either schedule, or max_value and rampup_iterations"):
+        ConsistencyRampUp(**kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
