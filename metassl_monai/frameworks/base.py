@@ -118,6 +118,16 @@ class Framework(nn.Module):
         """The networks the optimizer updates (put in train mode each iteration)."""
         return [self.network]
 
+    def configure_teacher(self, **settings) -> Framework:
+        """
+        Apply a consistency-loss recipe's teacher settings (the ``"teacher"`` entry of a bundle's ``ssl_losses``
+        recipe: SSL4MIS's Mean Teacher feeds its teacher noisy input, MetaSSL's the clean batch, QG-SSL's PL-QW runs
+        an eval-mode teacher on its own EMA schedule). Frameworks without a teacher ignore them; a framework with one
+        (:class:`~metassl_monai.frameworks.MeanTeacher`) overrides this. Called before the trainer attaches the
+        framework; returns ``self``.
+        """
+        return self
+
     def attach(self, engine) -> None:
         """
         Register what the framework needs on the trainer's events; called by the trainer. Subclasses that add

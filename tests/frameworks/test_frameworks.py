@@ -369,3 +369,109 @@ def test_framework_calls_its_trainable_networks_through_the_given_inferer(kind, 
             torch.testing.assert_close(branches[0].ref_u, fw.teacher.conv(x_u), rtol=0, atol=0)
         if kind == "cps":  # each reference is the other network's output through the inferer
             torch.testing.assert_close(branches[0].ref_u, fw.network_b.conv(x_u) * factor, rtol=1e-6, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# MeanTeacher teacher settings: the clean MetaSSL default, configure_teacher (a consistency-loss recipe's "teacher")
+# ----------------------------------------------------------------------------------------------------------------------
+def test_mean_teacher_default_teacher_sees_the_clean_batch():
+    # the MetaSSL code's teacher: no input noise; the reference is exactly teacher(x_u)
+    torch.manual_seed(0)
+    fw = MeanTeacher(Linear1x1())
+    assert fw.teacher_settings == {"ema_decay": 0.99, "ema_warmup_iterations": 100, "ema_warmup_momentum": 1.0,
+                                   "noise_std": 0.0, "noise_clip": 0.2, "teacher_train_mode": True}
+    x_l, x_u = data()
+    (branch,) = fw(x_l, x_u)
+    torch.testing.assert_close(branch.ref_u, fw.teacher(x_u), rtol=0, atol=0)
+
+
+def test_configure_teacher_adds_ssl4mis_noise_and_returns_the_framework():
+    fw = make("mt")
+    assert fw.configure_teacher(noise_std=0.1, noise_clip=0.2) is fw
+    assert (fw.noise_std, fw.noise_clip) == (0.1, 0.2)
+    x_l, x_u = data()
+    (branch,) = fw(x_l, x_u)
+    diff = branch.ref_u - fw.teacher(x_u)
+    # a 1x1 conv of noise bounded by 0.2: |Δ| ≤ 0.2 Σ|w|; and not zero
+    bound = 0.2 * fw.teacher.conv.weight.abs().sum(dim=(1, 2, 3)).max()
+    assert 0 < diff.abs().max() <= bound + 1e-6
+
+
+def test_configure_teacher_rebuilds_the_teacher_from_the_current_student():
+    fw = make("mt")
+    with torch.no_grad():
+        fw.network.conv.weight.fill_(3.0)
+    assert not torch.equal(fw.teacher.conv.weight, fw.network.conv.weight)  # the teacher was copied at construction
+    fw.configure_teacher(ema_decay=0.999)
+    torch.testing.assert_close(fw.teacher.conv.weight, fw.network.conv.weight, rtol=0, atol=0)
+    assert fw.teacher.conv.weight.data_ptr() != fw.network.conv.weight.data_ptr()
+    assert fw.ema.ema_model is fw.teacher
+    assert not any(p.requires_grad for p in fw.teacher.parameters())
+
+
+def test_configure_teacher_without_settings_changes_nothing():
+    fw = make("mt")
+    ema, teacher = fw.ema, fw.teacher
+    assert fw.configure_teacher() is fw
+    assert fw.ema is ema and fw.teacher is teacher
+
+
+@pytest.mark.parametrize(
+    "settings, error, match",
+    [
+        ({"decay": 0.9}, ValueError, r"unknown teacher setting\(s\) \['decay'\]; known: \['ema_decay'"),
+        ({"ema_decay": 1.0}, ValueError, r"ema_decay must be in \(0, 1\), got 1.0"),
+        ({"ema_decay": 0.0}, ValueError, r"ema_decay must be in \(0, 1\)"),
+        ({"noise_std": -0.1}, ValueError, "noise_std and noise_clip must be >= 0"),
+        ({"noise_clip": -1}, ValueError, "noise_std and noise_clip must be >= 0"),
+        ({"ema_warmup_momentum": 0.0}, ValueError, r"ema_warmup_momentum must be in \(0, 1\]"),
+    ],
+)
+def test_configure_teacher_rejects_bad_settings_and_keeps_the_old_ones(settings, error, match):
+    fw = make("mt")
+    before = fw.teacher_settings
+    with pytest.raises(error, match=match):
+        fw.configure_teacher(**settings)
+    assert fw.teacher_settings == before
+
+
+def test_configure_teacher_after_attach_raises():
+    from ignite.engine import Engine
+
+    fw = make("mt")
+    fw.attach(Engine(lambda e, b: None))
+    with pytest.raises(RuntimeError, match="before the framework is attached"):
+        fw.configure_teacher(noise_std=0.1)
+
+
+@pytest.mark.parametrize("kind", ["supervised", "cps"])
+def test_frameworks_without_a_teacher_ignore_teacher_settings(kind):
+    fw = make(kind)
+    state = {k: v.clone() for k, v in fw.state_dict().items()}
+    assert fw.configure_teacher(noise_std=0.1, teacher_train_mode=False) is fw
+    assert all(torch.equal(v, fw.state_dict()[k]) for k, v in state.items())
+
+
+def test_qgssl_teacher_eval_mode_and_decay_rising_from_half_to_0999():
+    # QG-SSL's PL-QW teacher: eval mode, student's buffers copied, decay 0.5 -> 0.999 linearly over 1000 updates
+    from ignite.engine import Engine, Events
+
+    torch.manual_seed(0)
+    fw = MeanTeacher(BatchNormNet()).configure_teacher(
+        teacher_train_mode=False, ema_decay=0.999, ema_warmup_iterations=1000, ema_warmup_momentum=0.5
+    )
+    engine = Engine(lambda e, b: None)
+    fw.attach(engine)
+    seen: dict[int, float] = {}
+    engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.__setitem__(e.state.iteration, e.state.ema_momentum))
+    engine.run(range(1200), max_epochs=1)
+    # momentum μ = 1 - decay: 0.5 at the first update, 0.001 from update 1000 on, linear in between (Ignite's warm-up)
+    by_hand = {1: 0.5, 500: 0.5 + (0.001 - 0.5) * 499 / 999, 1000: 0.001, 1200: 0.001}
+    assert {t: seen[t] for t in by_hand} == pytest.approx(by_hand, rel=1e-9)
+    x_l, x_u = data()
+    fw.network.train()
+    fw(x_l, x_u)
+    assert not fw.teacher.training  # eval mode: running statistics, no dropout
+    fw.network.bn.running_mean.fill_(0.7)
+    engine.run(range(1), max_epochs=2)  # one more update copies the student's buffers
+    torch.testing.assert_close(fw.teacher.bn.running_mean, fw.network.bn.running_mean, rtol=0, atol=0)
