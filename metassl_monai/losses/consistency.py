@@ -109,20 +109,24 @@ class PseudoLabelDiceCELoss(_Loss):
     ``½ CE + ½ (1 − soft Dice)`` of ``pred_logits`` (B, C, *spatial) against the detached hard pseudo-label
     ``argmax(ref_logits)``, per image, then averaged (or ``Σ w_i ℓ_i / Σ w_i`` with ``sample_weights`` (B,)): the
     per-sample loss of Quality-Guided SSL's pseudo-label reweighting, multi-class. The soft Dice is MONAI's
-    ``DiceLoss(softmax=True, to_onehot_y=True)`` per image and class (background included), averaged over classes.
+    ``DiceLoss(softmax=True, to_onehot_y=True)`` per image and class, averaged over the foreground classes (the
+    published binary loss is the foreground Dice; ``include_background=True`` adds the background class).
     ``target`` is ignored.
 
     Args:
         lambda_ce: weight of the CE term.
         lambda_dice: weight of the Dice term.
+        include_background: whether the Dice averages the background class too.
     """
 
-    def __init__(self, lambda_ce: float = 0.5, lambda_dice: float = 0.5) -> None:
+    def __init__(self, lambda_ce: float = 0.5, lambda_dice: float = 0.5, include_background: bool = False) -> None:
         super().__init__()
         from monai.losses import DiceLoss
 
         self.lambda_ce, self.lambda_dice = float(lambda_ce), float(lambda_dice)
-        self.dice = DiceLoss(softmax=True, to_onehot_y=True, reduction="none")
+        self.dice = DiceLoss(
+            softmax=True, to_onehot_y=True, include_background=bool(include_background), reduction="none"
+        )
 
     def forward(
         self,

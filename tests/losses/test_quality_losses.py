@@ -161,6 +161,21 @@ def test_pseudo_label_dice_ce_hand_computed():
     assert PseudoLabelDiceCELoss()(confident, ref).item() == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("include_background", [False, True])
+def test_pseudo_label_dice_ce_foreground_dice_by_default(include_background):
+    # pixel 0: p = (0.5, 0.5), pseudo-label 0; pixel 1: p = (0.2, 0.8), pseudo-label 1
+    pred = row([0.0, 0.0], [0.0, LN(4)])
+    ref = row([1.0, 0.0], [0.0, 1.0])
+    ce = (LN(2) + LN(1.25)) / 2
+    dice_fg = 2 * 0.8 / (0.5 + 0.8 + 1)  # class 1: intersection 0.8, Σp 1.3, Σg 1
+    dice_bg = 2 * 0.5 / (0.5 + 0.2 + 1)  # class 0: intersection 0.5, Σp 0.7, Σg 1
+    dice = (dice_fg + dice_bg) / 2 if include_background else dice_fg  # QG-SSL's L_qw: foreground Dice
+    loss = PseudoLabelDiceCELoss(include_background=include_background)
+    assert loss(pred, ref).item() == pytest.approx(0.5 * ce + 0.5 * (1 - dice), rel=1e-4)
+    if not include_background:
+        assert PseudoLabelDiceCELoss()(pred, ref).item() == pytest.approx(0.5 * ce + 0.5 * (1 - dice), rel=1e-4)
+
+
 def test_qar_value_gradient_and_frozen_predictor():
     predictor = ForegroundProbPredictor()
     qar = QualityAwareRegularizationLoss(predictor)
