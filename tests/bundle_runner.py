@@ -71,6 +71,28 @@ def training_args(bundle: str, dataset: Path | str, output_dir: Path | str, *ext
             *extra]
 
 
+def config_parser(bundle: str, *names: str | Path, **overrides):
+    """A ``monai.bundle.ConfigParser`` of ``bundle``'s ``names`` (default: train.json + train_cpu.json) with its
+    bundle_root and ``overrides`` (config ids, ``#`` written ``__``) set, as ``--key value`` would: to resolve single
+    items without running anything."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(configs(bundle, *names))
+    parser["bundle_root"] = str(bundle_root(bundle))
+    for key, value in overrides.items():
+        parser[key.replace("__", "#")] = value
+    return parser
+
+
+def item_with_target(parser, path: str, target: str) -> str:
+    """The config id of the entry of list ``path`` whose ``_target_`` ends with ``target``."""
+    ids = [f"{path}#{i}" for i, item in enumerate(parser[path])
+           if isinstance(item, dict) and str(item.get("_target_", "")).endswith(target)]
+    assert len(ids) == 1, f"{len(ids)} entries of {path} with _target_ {target}"
+    return ids[0]
+
+
 def _fail_message(what: str, proc: _subprocess.CompletedProcess) -> str:
     return f"{what} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
 

@@ -12,7 +12,16 @@ import math
 
 import pytest
 import torch
-from bundle_runner import ACDC_TINY, LA_TINY, bundle_root, config_list, configs, run_bundle, training_args
+from bundle_runner import (
+    ACDC_TINY,
+    LA_TINY,
+    bundle_root,
+    config_list,
+    config_parser,
+    configs,
+    run_bundle,
+    training_args,
+)
 from monai.bundle import ConfigParser
 
 from metassl_monai.handlers import read_loss_trace
@@ -95,3 +104,53 @@ def test_the_2d_codes_uc_weighting_and_ssl4mis_dice_are_one_override_each(acdc_d
     trace = read_loss_trace(str(tmp_path / "loss_trace.jsonl"))
     assert [r["iteration"] for r in trace] == [1, 2]
     assert all(math.isfinite(r[k]) for r in trace for k in ("sup", "cons_u", "cons_l"))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# presets: choosing a framework brings the paper's settings (metassl_monai.presets); one override changes one fact
+# ----------------------------------------------------------------------------------------------------------------------
+#: bundle, framework -> (iterations, labeled batch, unlabeled batch, unlabeled UC..DS weights, labeled UC..DS weights)
+PRESET_CASES = {
+    ("metassl_acdc", "mean_teacher"): (50000, 12, 12, (50, 40, 0.2048, 6.4), (50, 35.71, 18.22, 25.51)),
+    ("metassl_acdc", "cps"): (100000, 12, 12, (50, 40.29, 8.88, 0.147), (85, 82.74, 68.49, 41.0)),
+    ("metassl_acdc", "cct"): (50000, 12, 12, (50, 40.29, 0.147, 8.88), (50, 48.67, 24.12, 40.29)),
+    ("metassl_la", "mean_teacher"): (50000, 2, 2, (50, 40, 0.2048, 6.4), (50, 33.33, 14.81, 22.22)),
+    ("metassl_la", "cps"): (50000, 1, 1, (50, 40, 0.2048, 6.4), (50, 33.33, 14.81, 22.22)),
+}
+
+
+@pytest.mark.parametrize("bundle, framework", sorted(PRESET_CASES), ids=["-".join(c) for c in sorted(PRESET_CASES)])
+def test_choosing_a_framework_gives_its_paper_settings(bundle, framework):
+    iterations, batch, unlabeled_batch, w_u, w_l = PRESET_CASES[(bundle, framework)]
+    parser = config_parser(bundle, "train.json", framework=f"@frameworks#{framework}", ssl_loss="@ssl_losses#metassl")
+    got = {k: parser.get_parsed_content(k) for k in ("num_iterations", "batch_size", "unlabeled_batch_size")}
+    assert got == {"num_iterations": iterations, "batch_size": batch, "unlabeled_batch_size": unlabeled_batch}
+    assert parser.get_parsed_content("rampup_iterations") == 30000  # λ full at e = 200 epochs of 150 iterations
+    metassl = parser.get_parsed_content("ssl_loss")
+    assert metassl["unlabeled"].weights[:4].tolist() == pytest.approx(w_u, abs=6e-3)
+    assert metassl["labeled"].weights[:4].tolist() == pytest.approx(w_l, abs=6e-3)
+    dice_ce = parser.get_parsed_content("supervised_loss")  # SSL4MIS's batch-level Dice with squared denominators
+    assert dice_ce.dice.squared_pred and dice_ce.dice.batch and dice_ce.dice.include_background
+
+
+def test_an_override_changes_one_preset_fact_and_the_cpu_setting_wins():
+    parser = config_parser("metassl_acdc", "train.json", framework="@frameworks#cps", num_iterations=3000,
+                           ssl_losses__metassl__unlabeled__weights=[1.0, 2.0, 3.0, 4.0])
+    assert parser.get_parsed_content("num_iterations") == 3000
+    assert parser.get_parsed_content("rampup_iterations") == 1800  # min(30000, 60 % of a shortened schedule)
+    assert parser.get_parsed_content("batch_size") == 12
+    assert parser.get_parsed_content("ssl_losses#metassl#unlabeled").weights[:4].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert parser.get_parsed_content("ssl_losses#metassl#labeled").weights[:4].tolist() == pytest.approx((85, 82.74, 68.49, 41.0), abs=6e-3)
+    cpu = config_parser("metassl_acdc", framework="@frameworks#cps")  # train.json + train_cpu.json
+    assert [cpu.get_parsed_content(k) for k in ("num_iterations", "batch_size", "unlabeled_batch_size")] == [1500, 6, 6]
+
+
+@pytest.mark.parametrize(
+    "ssl_loss, noise_std",
+    [("metassl", 0.0), ("softmax_mse", 0.1), ("metassl_labeled_only", 0.0), ("pseudo_label_ce", 0.0)],
+)
+def test_the_mean_teacher_input_noise_follows_the_recipe(ssl_loss, noise_std):
+    # MetaSSL's code feeds its teacher the clean batch; SSL4MIS's Mean Teacher baseline adds clipped noise
+    parser = config_parser("metassl_acdc", "train.json", ssl_loss=f"@ssl_losses#{ssl_loss}")
+    framework = parser.get_parsed_content("train#trainer#framework")
+    assert (framework.noise_std, framework.noise_clip) == (noise_std, 0.2)
