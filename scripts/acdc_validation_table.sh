@@ -4,6 +4,8 @@
 # weight form (mt_metassl_exp) and with a 10x smaller consistency weight (mt_metassl_lambda001,
 # cps_metassl_lambda001), and MT with only the labeled MetaSSL term (mt_metassl_labeled_only); the frameworks of
 # issue 14 with their plain loss and with MetaSSL: cct, cct_metassl, rdrop, rdrop_metassl, fixmatch, fixmatch_metassl.
+# Since issue 14 every framework runs with its paper preset (metassl_monai.presets); cps_metassl_preset is
+# cps_metassl under that default (CPS exp weights), named apart from the cps_metassl of earlier tables (ratio weights).
 # Rerunning the same command continues runs that were killed (--resume true) and skips evaluated ones.
 # Usage: scripts/acdc_validation_table.sh DATASET_DIR OUT_DIR [PARALLEL_JOBS] [RUN_NAME ...]
 # Each run: OUT_DIR/<name>/ (TensorBoard, checkpoints, best model.pt), OUT_DIR/<name>.log,
@@ -20,6 +22,7 @@ declare -A ARGS=(
   [mt_metassl_lambda001]='--framework @frameworks#mean_teacher --ssl_loss @ssl_losses#metassl --consistency 0.01'
   [cps]='--framework @frameworks#cps --ssl_loss @ssl_losses#pseudo_label_ce'
   [cps_metassl]='--framework @frameworks#cps --ssl_loss @ssl_losses#metassl'
+  [cps_metassl_preset]='--framework @frameworks#cps --ssl_loss @ssl_losses#metassl'
   [cps_metassl_lambda001]='--framework @frameworks#cps --ssl_loss @ssl_losses#metassl --consistency 0.01'
   [cct]='--framework @frameworks#cct --ssl_loss @ssl_losses#pseudo_label_ce'
   [cct_metassl]='--framework @frameworks#cct --ssl_loss @ssl_losses#metassl'

@@ -4,8 +4,11 @@
 #      (training_snapshots) -> OUT/snapshots/snapshot_model_epoch=*.pt
 #   2. the quality predictor (training_quality) -> OUT/quality/quality_predictor.pt (lowest validation MAE),
 #      quality_metrics.json, quality_cases.csv, quality_scatter.png
-#   3. the semi-supervised runs (RUN_NAME: mt_qar mt_plqw mt_plqw_metassl, or mt) with that predictor, each
-#      evaluated with evaluate.json on val.list -> OUT/<name>/eval/metrics.json
+#   3. the semi-supervised runs with that predictor, each evaluated with evaluate.json on val.list ->
+#      OUT/<name>/eval/metrics.json. RUN_NAME: qar, plqw (QG-SSL as published: L_sup + λ(t)·X, eval-mode EMA teacher),
+#      mt_qar, mt_plqw (Mean Teacher + X), mt_plqw_metassl (PL-QW × MetaSSL), mt (Mean Teacher, softmax MSE).
+# QUALITY_ARGS (environment) is passed to both predictor steps, e.g. QUALITY_ARGS='--quality_corruption_registry
+# legacy --quality_grad_clip 0' for the corruption semantics before issue 14.
 # Usage: scripts/qgssl_acdc_table.sh DATASET_DIR OUT_DIR [PARALLEL_JOBS] [RUN_NAME ...]
 # Steps whose outputs exist are skipped, so the script can be re-run after an interruption.
 set -euo pipefail
@@ -24,21 +27,23 @@ if [ ! -f "$OUT/quality/quality_metrics.json" ]; then
   start=$(date +%s)
   python -m monai.bundle run training_quality --config_file "[$TRAIN,'$C/train_quality.json']" \
     --bundle_root "$BUNDLE" --dataset_dir "$DATASET_DIR" --quality_output_dir "$OUT/quality" \
-    --quality_snapshot_glob "$OUT/snapshots/snapshot_*.pt" > "$OUT/quality.log" 2>&1
+    --quality_snapshot_glob "$OUT/snapshots/snapshot_*.pt" ${QUALITY_ARGS:-} > "$OUT/quality.log" 2>&1
   echo "$(( $(date +%s) - start ))" > "$OUT/quality/train_seconds.txt"
   # the report of the best checkpoint (the one written at the end of training is the last epoch's)
   python -m monai.bundle run evaluating_quality --config_file "[$TRAIN,'$C/train_quality.json']" \
     --bundle_root "$BUNDLE" --dataset_dir "$DATASET_DIR" --quality_output_dir "$OUT/quality" \
     --quality_snapshot_glob "$OUT/snapshots/snapshot_*.pt" --quality_ckpt "$OUT/quality/quality_predictor.pt" \
-    > "$OUT/quality.eval.log" 2>&1
+    ${QUALITY_ARGS:-} > "$OUT/quality.eval.log" 2>&1
 fi
 declare -A ARGS=(
-  [mt]='--ssl_loss @ssl_losses#mean_teacher'
-  [mt_qar]='--ssl_loss @ssl_losses#qar'
-  [mt_plqw]='--ssl_loss @ssl_losses#plqw'
+  [mt]='--ssl_loss @ssl_losses#softmax_mse'
+  [qar]='--ssl_loss @ssl_losses#qar'
+  [plqw]='--ssl_loss @ssl_losses#plqw'
+  [mt_qar]='--ssl_loss @ssl_losses#mt_qar'
+  [mt_plqw]='--ssl_loss @ssl_losses#mt_plqw'
   [mt_plqw_metassl]='--ssl_loss @ssl_losses#plqw_metassl'
 )
-RUNS=("$@"); [ ${#RUNS[@]} -gt 0 ] || RUNS=(mt_qar mt_plqw mt_plqw_metassl)
+RUNS=("$@"); [ ${#RUNS[@]} -gt 0 ] || RUNS=(qar plqw mt_qar mt_plqw mt_plqw_metassl)
 one() {
   name=$1; dir="$OUT/$name"
   [ -f "$dir/eval/metrics.json" ] && { echo "[$name] done already"; return; }

@@ -34,6 +34,20 @@ ACDC_TINY = ["--num_iterations", str(ITERATIONS), "--val_interval", "10", "--pat
 LA_TINY = ["--num_iterations", str(ITERATIONS), "--val_interval", "10", "--patch_size", "[32,32,32]", "--batch_size",
            "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2", "--val_cases", "1"]
 QUALITY_TINY = {"qgssl_acdc": ["--quality_patch_size", "[32,32]"], "qgssl_la": ["--quality_patch_size", "[64,64,32]"]}
+#: issue 14 changed the defaults on purpose (each framework's published preset, MetaSSL's clean teacher input, SSL4MIS's
+#: Dice, QG-SSL's published QAR/PL-QW). These overrides restore the settings the baseline ran with, so the traces
+#: still compare the engine bit for bit and show that the old behaviour is reachable by overrides.
+PRE_PRESET = ["--supervised_loss", "@supervised_losses#dice_ce", "--frameworks#mean_teacher#noise_std", "0.1",
+              "--frameworks#mean_teacher#noise_clip", "0.2",
+              "--ssl_losses#metassl#unlabeled#weights", "$metassl_monai.losses.ratio_weights(50.0, 1.25, 5.0)"]
+PRE_PRESET_BUNDLE = {
+    "metassl_acdc": ["--ssl_losses#metassl#labeled#weights", "$metassl_monai.losses.ratio_weights(50.0, 1.4, 1.0)"],
+    "qgssl_acdc": ["--ssl_losses#metassl#labeled#weights", "$metassl_monai.losses.ratio_weights(50.0, 1.4, 1.0)"],
+    "metassl_la": ["--ssl_losses#metassl#labeled#weights", "$metassl_monai.losses.ratio_weights(50.0, 1.5, 1.0)"],
+    # the PL-QW of the baseline was today's mt_plqw with the background in its Dice
+    "qgssl_la": ["--ssl_losses#metassl#labeled#weights", "$metassl_monai.losses.ratio_weights(50.0, 1.5, 1.0)",
+                 "--ssl_loss", "@ssl_losses#mt_plqw", "--ssl_losses#plqw#unlabeled#base_loss#include_background", "true"],
+}
 TRACE_CONFIG = {"+train#handlers": [{"_target_": "metassl_monai.handlers.LossTraceWriter", "output_dir": "@output_dir"}]}
 BUNDLES = ["metassl_acdc", "qgssl_acdc", "metassl_la", "qgssl_la"]
 TRAINING_CASES = [(b, f) for b in BUNDLES for f in ("default", "cps")]
@@ -79,7 +93,7 @@ def training_trace(bundle: str, framework: str, datasets: dict[str, Path], out: 
     trace_config = out / "loss_trace.json"
     trace_config.write_text(json.dumps(TRACE_CONFIG))
     tiny = ACDC_TINY if bundle.endswith("acdc") else LA_TINY
-    overrides = list(tiny)
+    overrides = list(tiny) + PRE_PRESET + PRE_PRESET_BUNDLE[bundle]
     if bundle.startswith("qgssl"):
         overrides += QUALITY_TINY[bundle]
         overrides += ["--quality_ckpt", str(_quality_predictor(bundle, QUALITY_TINY[bundle], out / "quality.pt"))]

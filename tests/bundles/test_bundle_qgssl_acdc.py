@@ -12,7 +12,17 @@ from pathlib import Path
 import nibabel as nib
 import pytest
 import torch
-from bundle_runner import ACDC_TINY, REAL_ACDC, bundle_root, config_list, configs, run_bundle, training_args
+from bundle_runner import (
+    ACDC_TINY,
+    REAL_ACDC,
+    bundle_root,
+    config_list,
+    config_parser,
+    configs,
+    item_with_target,
+    run_bundle,
+    training_args,
+)
 
 from metassl_monai.data import make_acdc_like_dataset, write_nifti_volumes
 
@@ -185,3 +195,52 @@ def test_train_json_alone_loads_the_shipped_cpu_predictor():
                                       "backbone": "resnet10", "widen_factor": 0.5, "hidden": 256,
                                       "dropout": [0.15, 0.075]}
     assert not predictor.training and not any(p.requires_grad for p in predictor.parameters())
+
+
+QGSSL_TEACHER = {"ema_decay": 0.999, "ema_warmup_iterations": 1000, "ema_warmup_momentum": 0.5, "noise_std": 0.0,
+                 "noise_clip": 0.2, "teacher_train_mode": False}
+SSL4MIS_TEACHER = {"ema_decay": 0.99, "ema_warmup_iterations": 100, "ema_warmup_momentum": 1.0, "noise_std": 0.1,
+                   "noise_clip": 0.2, "teacher_train_mode": True}
+METASSL_TEACHER = {**SSL4MIS_TEACHER, "noise_std": 0.0}
+
+
+@pytest.mark.parametrize(
+    "loss, teacher, lam",
+    [
+        # as published: λ 0 for 30 of 200 epochs, linear over 40 to 0.01 (QAR); warm-up 15, linear over 30 to 0.25
+        # (PL-QW); 2000 iterations = 200 epochs of 10 -> QAR 0 until 300, 0.01 at 700; PL-QW 0 until 150, 0.25 at 450
+        ("qar", QGSSL_TEACHER, {0: 0.0, 300: 0.0, 500: 0.005, 700: 0.01, 2000: 0.01}),
+        ("plqw", QGSSL_TEACHER, {0: 0.0, 150: 0.0, 300: 0.125, 450: 0.25, 2000: 0.25}),
+        # Mean Teacher + X: SSL4MIS's noisy teacher and the sigmoid ramp of 0.1 over 60 % of the run (1200 iterations)
+        ("mt_qar", SSL4MIS_TEACHER, {0: 0.1 * 0.006737947, 600: 0.1 * 0.28650480, 1200: 0.1}),
+        ("mt_plqw", SSL4MIS_TEACHER, {1200: 0.1}),
+        ("plqw_metassl", METASSL_TEACHER, {1200: 0.1}),
+    ],
+)
+def test_recipes_bring_their_teacher_loss_and_lambda_schedule(loss, teacher, lam):
+    from metassl_monai.losses import (
+        PseudoLabelDiceCELoss,
+        QualityAwareRegularizationLoss,
+        QualityWeightedLoss,
+        SoftmaxMSELoss,
+        WeightedSumLoss,
+    )
+
+    parser = config_parser("qgssl_acdc", "train.json", ssl_loss=f"@ssl_losses#{loss}", num_iterations=2000,
+                           val_interval=10)
+    assert parser.get_parsed_content("total_iterations") == 2000
+    framework = parser.get_parsed_content("train#trainer#framework")  # the recipe's teacher applied
+    assert type(framework).__name__ == "MeanTeacher" and framework.teacher_settings == teacher
+    schedule = parser.get_parsed_content(item_with_target(parser, "train#handlers", "ConsistencyRampUp")).schedule
+    assert {t: schedule(t) for t in lam} == pytest.approx(lam, rel=1e-6)
+    unlabeled = parser.get_parsed_content("ssl_loss")["unlabeled"]
+    if loss == "qar":
+        assert isinstance(unlabeled, QualityAwareRegularizationLoss)  # L_sup + λ QAR, nothing else
+    elif loss == "plqw":
+        assert isinstance(unlabeled, QualityWeightedLoss) and isinstance(unlabeled.base_loss, PseudoLabelDiceCELoss)
+        assert unlabeled.base_loss.dice.include_background is False  # L_qw's Dice on the foreground classes
+    elif loss.startswith("mt_"):
+        assert isinstance(unlabeled, WeightedSumLoss) and isinstance(unlabeled.losses[0], SoftmaxMSELoss)
+        guided = QualityAwareRegularizationLoss if loss == "mt_qar" else QualityWeightedLoss
+        assert isinstance(unlabeled.losses[1], guided)
+        assert list(unlabeled.weights) == [1.0, 0.1 if loss == "mt_qar" else 2.5]
