@@ -6,7 +6,8 @@
 #      quality_metrics.json, quality_cases.csv, quality_scatter.png
 #   3. the semi-supervised runs with that predictor, each evaluated with evaluate.json on val.list ->
 #      OUT/<name>/eval/metrics.json. RUN_NAME: qar, plqw (QG-SSL as published: L_sup + λ(t)·X, eval-mode EMA teacher),
-#      mt_qar, mt_plqw (Mean Teacher + X), mt_plqw_metassl (PL-QW × MetaSSL), mt (Mean Teacher, softmax MSE).
+#      mt_qar, mt_plqw (Mean Teacher + X), mt_plqw_metassl (PL-QW × MetaSSL), mt (Mean Teacher, softmax MSE);
+#      "predictor" alone stops after step 2.
 # QUALITY_ARGS (environment) is passed to both predictor steps, e.g. QUALITY_ARGS='--quality_corruption_registry
 # legacy --quality_grad_clip 0' for the corruption semantics before issue 14.
 # Usage: scripts/qgssl_acdc_table.sh DATASET_DIR OUT_DIR [PARALLEL_JOBS] [RUN_NAME ...]
@@ -35,6 +36,7 @@ if [ ! -f "$OUT/quality/quality_metrics.json" ]; then
     --quality_snapshot_glob "$OUT/snapshots/snapshot_*.pt" --quality_ckpt "$OUT/quality/quality_predictor.pt" \
     ${QUALITY_ARGS:-} > "$OUT/quality.eval.log" 2>&1
 fi
+[ "${1:-}" = predictor ] && [ $# -eq 1 ] && exit 0  # RUN_NAME "predictor": steps 1-2 only
 declare -A ARGS=(
   [mt]='--ssl_loss @ssl_losses#softmax_mse'
   [qar]='--ssl_loss @ssl_losses#qar'
