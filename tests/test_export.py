@@ -70,6 +70,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/networks/__init__.py",
     "metassl_monai/networks/init.py",
     "metassl_monai/networks/two_decoder_unet.py",
+    "metassl_monai/presets.py",
     "metassl_monai/transforms/__init__.py",
     "metassl_monai/transforms/io.py",
     "metassl_monai/transforms/load_image.py",
@@ -139,7 +140,8 @@ def test_exported_configs_use_only_the_vendored_copy(exported, bundle):
     assert {"$import os", "$import sys", "$import pkgutil"} <= set(train["imports"])
     assert train["frameworks"]["mean_teacher"]["_target_"] == "scripts.frameworks.MeanTeacher"
     assert train["frameworks"]["mean_teacher"]["_requires_"] == "@scripts"
-    assert train["ssl_losses"]["metassl"]["unlabeled"]["weights"] == "$@scripts.losses.ratio_weights(50.0, 1.25, 5.0)"
+    assert train["ssl_losses"]["metassl"]["unlabeled"]["weights"] == "$@preset.unlabeled_weights"
+    assert train["preset"] == "$@scripts.presets.paper_preset(@framework, len(@patch_size))"
     inference = json.loads((out / "configs" / "inference.json").read_text())
     assert inference["datalist"] == "$@scripts.data.nifti_datalist(@dataset_dir)"
     bars = re.findall(r'"_target_": "ignite\.handlers\.ProgressBar",([^}]*)}', (out / "configs" / "inference.json")

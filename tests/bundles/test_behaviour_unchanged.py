@@ -213,7 +213,8 @@ CHANGED_BY_DESIGN = ("configs/", "scripts/", "docs/README.md", "docs/export.md",
 KEPT_CONFIGS = ("configs/train_cpu.json",)  # hand-edited, untouched: byte-identical too
 NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # follow_iteration, BranchLosses
                 "scripts/frameworks/rdrop.py", "scripts/frameworks/cct.py", "scripts/frameworks/fixmatch.py",
-                "scripts/networks/two_decoder_unet.py"}  # issue 14: frameworks#rdrop, #cct, #fixmatch
+                "scripts/networks/two_decoder_unet.py",  # issue 14: frameworks#rdrop, #cct, #fixmatch
+                "scripts/presets.py"}  # issue 14: the papers' settings per framework
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)

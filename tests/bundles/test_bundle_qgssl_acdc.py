@@ -172,7 +172,7 @@ def test_configs_define_the_workflow_ids():
 
     train = ConfigParser.load_config_file(CONFIGS / "train.json")
     assert train["training"] == "%run" and train["run"][-1] == "$@train#trainer.run()"  # one list, reused by macro
-    assert {"qar", "plqw", "plqw_metassl", "mean_teacher", "metassl"} <= set(train["ssl_losses"])
+    assert {"qar", "plqw", "mt_qar", "mt_plqw", "plqw_metassl", "softmax_mse", "metassl"} <= set(train["ssl_losses"])
     quality = ConfigParser.load_config_file(CONFIGS / "train_quality.json")
     assert {"training_quality", "evaluating_quality"} <= set(quality)
     assert "training_snapshots" in ConfigParser.load_config_file(CONFIGS / "train_snapshots.json")

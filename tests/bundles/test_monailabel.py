@@ -211,8 +211,10 @@ def test_info_lists_every_bundle_with_its_labels(served):
         assert info["models"][name]["type"] == "segmentation"
         assert name in info["trainers"], f"{name} has no trainer: {sorted(info['trainers'])}"
         config = info["trainers"][name]["config"]
-        for key in ("epoch_length", "batch_size", "unlabeled_batch_size", "num_workers"):  # displayable_configs
+        for key in ("epoch_length", "num_workers"):  # displayable_configs
             assert isinstance(config[key], int) and config[key] >= (key != "num_workers"), (name, key, config)
+        for key in ("batch_size", "unlabeled_batch_size"):  # "preset": the framework's paper batch, or a number
+            assert config[key] == "preset", (name, key, config)
         assert config["patch_size"] == ("256,256" if served["classes"] == 4 else "112,112,80"), config
     assert info["models"]["metassl_acdc" if "metassl_acdc" in served["bundles"] else "metassl_la"]["dimension"] in (2, 3)
 
