@@ -53,7 +53,7 @@ def pipeline(tmp_path_factory) -> dict[str, Path]:
                "--quality_iterations", "6", "--quality_epoch_length", "3", "--quality_batch_size", "4",
                "--quality_snapshot_prob", "0.5")
     runs = {}
-    for loss in ("plqw_metassl", "qar"):
+    for loss in ("plqw_metassl", "qar", "plqw"):
         out = root / loss
         run_bundle(*training_args("qgssl_acdc", data, out, *TINY, "--num_iterations", "4", "--val_interval", "2",
                                   "--ssl_loss", f"@ssl_losses#{loss}",
@@ -97,10 +97,13 @@ def test_evaluating_quality_reproduces_the_fixed_validation_set(pipeline, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", ["plqw_metassl", "qar"])
+@pytest.mark.parametrize("loss", ["plqw_metassl", "qar", "plqw"])
 def test_quality_guided_training_checkpoints(pipeline, loss):
     ckpt = torch.load(pipeline[loss] / "checkpoint_final.pt", map_location="cpu", weights_only=False)
     assert ckpt["trainer"]["iteration"] == 4
+    # λ at the last iteration: published QAR / PL-QW are at their maximum (QAR warm-up int(0.15·4) = 0, ramp
+    # int(0.2·4) = 0; PL-QW 0 and 0); PL-QW × MetaSSL's sigmoid ramp over int(0.6·4) = 2 iterations is at 0.1
+    assert ckpt["trainer"]["consistency_weight"] == pytest.approx({"qar": 0.01, "plqw": 0.25, "plqw_metassl": 0.1}[loss])
     keys = list(ckpt["consistency_losses"])
     assert any("predictor." in k for k in keys), "the frozen predictor travels with the loss"
     if loss == "plqw_metassl":
