@@ -15,7 +15,9 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``la_to_nifti``: write UA-MT h5 cases as NIfTI (the input of the metassl_la inference config);
 - ``demo_la``: the ``demo`` of the 3D metassl_la bundle on synthetic left-atrium volumes;
 - ``qc_ranking``: how well the qgssl bundles' predicted quality (``*_quality.json``) ranks cases by their true Dice;
-- ``export``: write a self-contained, zoo-style copy of a bundle (vendored ``scripts/``, no metassl_monai needed).
+- ``export``: write a self-contained, zoo-style copy of a bundle (vendored ``scripts/``, no metassl_monai needed);
+- ``bench``: what the MetaSSL / QG-SSL machinery costs next to the network, as ratios with their goals
+  (``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import fire
 
 __all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "qc_ranking", "export",
-           "main"]
+           "bench", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -216,9 +218,27 @@ def compose_configs(check: bool = False) -> list[str]:
     return changed
 
 
+def bench(output: str | None = None, device: str = "auto", quick: bool = False, only: str | None = None,
+          dataset_dir: str | None = None) -> None:
+    """
+    Measure what the MetaSSL / QG-SSL machinery costs next to the network; prints each figure with its goal.
+
+    ``--only`` picks benchmarks (comma-separated: losses, trainer, quality, memory, data, inference; default all);
+    ``--device`` cuda | cpu | auto; ``--quick`` tiny shapes and few repeats (a smoke test, not a measurement);
+    ``--dataset_dir`` a real ACDC dataset (SSL4MIS layout) for the trainer and data benchmarks (default: synthetic);
+    ``--output`` a new JSON file for the results (an existing file is refused).
+    """
+    from metassl_monai.bench import run_benchmarks
+
+    result = run_benchmarks(only=only, device=device, quick=quick, dataset_dir=dataset_dir, output=output)
+    missed = [m["name"] for m in result["measurements"] if m["passed"] is False]
+    print(f"{len(result['measurements'])} figure(s) in {result['seconds']:.0f} s; "
+          + (f"{len(missed)} missed their goal: {', '.join(missed)}" if missed else "every goal met"))
+
+
 COMMANDS = {"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
             "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
-            "compose_configs": compose_configs}
+            "compose_configs": compose_configs, "bench": bench}
 
 
 def main(argv: list[str] | None = None) -> None:
