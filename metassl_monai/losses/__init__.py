@@ -1,6 +1,7 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 from .branch import BranchLosses
+from .class_indices import class_indices
 from .combined import WeightedSumLoss
 from .consistency import ConfidenceMaskedCrossEntropyLoss, PseudoLabelCrossEntropyLoss, PseudoLabelDiceCELoss, SoftmaxMSELoss, weighted_sample_mean
 from .heterogeneous import REGION_NAMES, HeterogeneousLoss
@@ -8,6 +9,7 @@ from .quality import QualityAwareRegularizationLoss, QualityWeightedLoss, qualit
 from .weights import exp_weights, ratio_weights
 
 __all__ = [
+    "class_indices",
     "BranchLosses",
     "HeterogeneousLoss",
     "REGION_NAMES",

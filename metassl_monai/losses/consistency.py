@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.loss import _Loss
 
+from metassl_monai.losses.class_indices import class_indices
+
 __all__ = ["ConfidenceMaskedCrossEntropyLoss", "PseudoLabelCrossEntropyLoss", "PseudoLabelDiceCELoss", "SoftmaxMSELoss", "weighted_sample_mean"]
 
 
@@ -55,7 +57,7 @@ class PseudoLabelCrossEntropyLoss(_Loss):
         sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         _check_pair(pred_logits, ref_logits)
-        ce = F.cross_entropy(pred_logits.float(), ref_logits.detach().argmax(dim=1), reduction="none")
+        ce = F.cross_entropy(pred_logits.float(), class_indices(ref_logits.detach()), reduction="none")
         if sample_weights is None:
             return ce.mean()
         return weighted_sample_mean(ce.flatten(1).mean(1), sample_weights)
@@ -92,7 +94,8 @@ class ConfidenceMaskedCrossEntropyLoss(_Loss):
         sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         _check_pair(pred_logits, ref_logits)
-        confidence, pseudo = torch.softmax(ref_logits.detach().float(), dim=1).max(dim=1)
+        probs = torch.softmax(ref_logits.detach().float(), dim=1)
+        confidence, pseudo = probs.amax(dim=1), class_indices(probs)  # = probs.max(dim=1), faster on CPU
         keep = (confidence >= self.threshold).to(torch.float32)
         self.mask_fraction = keep.mean().detach()
         ce = F.cross_entropy(pred_logits.float(), pseudo, reduction="none") * keep
@@ -136,7 +139,7 @@ class PseudoLabelDiceCELoss(_Loss):
         sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         _check_pair(pred_logits, ref_logits)
-        pseudo = ref_logits.detach().argmax(dim=1, keepdim=True)
+        pseudo = class_indices(ref_logits.detach(), keepdim=True)
         ce = F.cross_entropy(pred_logits.float(), pseudo[:, 0], reduction="none").flatten(1).mean(1)
         dice = self.dice(pred_logits.float(), pseudo).flatten(1).mean(1)
         return weighted_sample_mean(self.lambda_ce * ce + self.lambda_dice * dice, sample_weights)

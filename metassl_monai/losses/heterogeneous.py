@@ -14,6 +14,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.modules.loss import _Loss
 
+from metassl_monai.losses.class_indices import class_indices
+
 __all__ = ["HeterogeneousLoss", "REGION_NAMES"]
 
 #: Region indices used in :attr:`HeterogeneousLoss.region_map` and in ``weights``.
@@ -59,7 +61,7 @@ class HeterogeneousLoss(_Loss):
     No update happens in eval mode.
 
     Gradients flow only into ``pred_logits``: the reference, the confidences and the pseudo-labels are detached.
-    After each call, :attr:`region_map` (``(B, *spatial)`` int64 in 0..3), :attr:`region_fractions` (4,) and
+    After each call, :attr:`region_map` (``(B, *spatial)`` uint8 in 0..3), :attr:`region_fractions` (4,) and
     :attr:`region_terms` (4,) hold what the call computed, for logging (no extra pass).
 
     Args:
@@ -168,34 +170,40 @@ class HeterogeneousLoss(_Loss):
         if pred_logits.shape[1] != self.num_classes:
             raise ValueError(f"expected {self.num_classes} channels (num_classes), got {pred_logits.shape[1]}.")
         ref_logits = ref_logits.detach()
-        pred_class = pred_logits.detach().argmax(dim=1)
-        ref_class = ref_logits.argmax(dim=1)
+        # classes as uint8 for masks and counts (several times cheaper than int64 on CPU), int64 where indexing needs it
+        pred_class = class_indices(pred_logits.detach(), dtype=torch.uint8)
+        ref_class = class_indices(ref_logits, dtype=torch.uint8)
         if self.confidence_source == "reference":
             source, source_class = ref_logits, ref_class
         else:
             source, source_class = pred_logits.detach(), pred_class
+        source_index = source_class.long()
         # class from the logits' argmax (exact on near-ties), confidence = its softmax probability
-        confidence = torch.softmax(source.float(), dim=1).gather(1, source_class.unsqueeze(1)).squeeze(1)
+        confidence = torch.softmax(source.float(), dim=1).gather(1, source_index.unsqueeze(1)).squeeze(1)
 
         if target is None:
-            labels = ref_class
+            labels = source_index if source_class is ref_class else ref_class.long()
         else:
             labels = self._as_indices(target, pred_logits)
 
         if self.training:
             self._update_thresholds(confidence, source_class)
 
-        confident = confidence > self.effective_thresholds[source_class]
-        region = (pred_class != ref_class).long() * 2 + (~confident).long()  # UC 0, US 1, DC 2, DS 3
+        threshold = self.effective_thresholds.index_select(0, source_index.reshape(-1)).view_as(confidence)
+        suspicious = (confidence <= threshold).to(torch.uint8)
+        region = (pred_class != ref_class).to(torch.uint8) * 2 + suspicious  # UC 0, US 1, DC 2, DS 3
         self.region_map = region
-
-        ce = F.cross_entropy(pred_logits.float(), labels, reduction="none")
         n_bins = 5 if self.split_background else 4
-        bins = torch.where((region == 0) & (source_class == 0), 4, region) if self.split_background else region
+        # bin 4: the background part of UC (region 0 where the confidence source says class 0)
+        bins = region + ((region == 0) & (source_class == 0)).to(torch.uint8) * 4 if self.split_background else region
         bins = bins.reshape(-1)
-        counts = torch.bincount(bins, minlength=n_bins).to(ce.dtype)
+        counts = torch.bincount(bins, minlength=n_bins)
+        bins = bins.long()
+
+        ce = F.cross_entropy(pred_logits.float(), labels, reduction="none").reshape(-1)
+        counts = counts.to(ce.dtype)
         if sample_weights is None:
-            sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce.reshape(-1))
+            sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce)
             terms = sums / (counts + 1.0)
         else:
             if sample_weights.shape != (pred_logits.shape[0],):
@@ -203,8 +211,8 @@ class HeterogeneousLoss(_Loss):
                     f"sample_weights must have shape ({pred_logits.shape[0]},) (one per image), got "
                     f"{tuple(sample_weights.shape)}."
                 )
-            w = sample_weights.detach().to(ce.dtype).view(-1, *([1] * (ce.ndim - 1))).expand_as(ce).reshape(-1)
-            sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce.reshape(-1) * w)
+            w = sample_weights.detach().to(ce.dtype).repeat_interleave(ce.numel() // pred_logits.shape[0])
+            sums = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, ce * w)
             weighted_counts = torch.zeros(n_bins, device=ce.device, dtype=ce.dtype).index_add_(0, bins, w)
             terms = sums / (weighted_counts + 1.0)
         loss = (self.weights[:n_bins].to(ce.dtype) * terms).sum()
@@ -235,8 +243,7 @@ class HeterogeneousLoss(_Loss):
     @torch.no_grad()
     def _update_thresholds(self, confidence: torch.Tensor, source_class: torch.Tensor) -> None:
         flat_class = source_class.reshape(-1)
-        sums = torch.zeros(self.num_classes, device=confidence.device, dtype=torch.float32)
-        sums.index_add_(0, flat_class, confidence.reshape(-1).float())
+        sums = torch.bincount(flat_class, weights=confidence.reshape(-1).float(), minlength=self.num_classes).float()
         counts = torch.bincount(flat_class, minlength=self.num_classes).float()
         if dist.is_available() and dist.is_initialized():
             stacked = torch.stack([sums, counts])

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.loss import _Loss
 
+from metassl_monai.losses.class_indices import class_indices
+
 __all__ = ["QualityAwareRegularizationLoss", "QualityWeightedLoss", "quality_weights"]
 
 
@@ -127,7 +129,7 @@ class QualityWeightedLoss(_QualityGuided):
     ) -> torch.Tensor:
         image = _check(pred_logits, image, "QualityWeightedLoss")
         with torch.no_grad():
-            pseudo = ref_logits.detach().argmax(dim=1, keepdim=True)
+            pseudo = class_indices(ref_logits.detach(), keepdim=True)
             quality = self.predictor.predict(image, pseudo).mean(dim=1)
         weights = quality_weights(quality, self.threshold, self.power)
         self.last_quality, self.last_weights = quality, weights

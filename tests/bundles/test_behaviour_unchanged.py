@@ -214,7 +214,9 @@ KEPT_CONFIGS = ("configs/train_cpu.json",)  # hand-edited, untouched: byte-ident
 NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # follow_iteration, BranchLosses
                 "scripts/frameworks/rdrop.py", "scripts/frameworks/cct.py", "scripts/frameworks/fixmatch.py",
                 "scripts/networks/two_decoder_unet.py",  # issue 14: frameworks#rdrop, #cct, #fixmatch
-                "scripts/presets.py"}  # issue 14: the papers' settings per framework
+                "scripts/presets.py",  # issue 14: the papers' settings per framework
+                "scripts/lazy_floats.py",  # issue 15: loss_terms / ssl_stats read without a host sync per iteration
+                "scripts/losses/class_indices.py"}  # issue 15: argmax over channels, fast on CPU
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)

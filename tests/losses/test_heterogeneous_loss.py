@@ -142,7 +142,7 @@ def test_hand_built_all_regions(weights, split):
     loss_fn = HeterogeneousLoss(2, weights=weights, split_background=split)
     loss = loss_fn(HAND_PRED, HAND_REF)
     assert loss_fn.thresholds.tolist() == pytest.approx(HAND_TAU, abs=1e-6)
-    assert loss_fn.region_map.dtype == torch.int64
+    assert loss_fn.region_map.dtype == torch.uint8
     assert loss_fn.region_map.shape == (1, 1, 6)
     assert loss_fn.region_map.reshape(-1).tolist() == HAND_REGIONS
     assert loss_fn.region_fractions.tolist() == pytest.approx(HAND_FRACTIONS, abs=1e-6)

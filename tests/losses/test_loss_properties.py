@@ -152,7 +152,7 @@ def test_heterogeneous_finite_gradients_and_regions(data, case, kwargs, train):
 
     # region bookkeeping: map in 0..3, discrepancy bit = argmax disagreement, confidence bit = c > τ[ŷ]
     region = loss_fn.region_map
-    assert region.shape == (B, *spatial) and region.dtype == torch.long
+    assert region.shape == (B, *spatial) and region.dtype == torch.uint8
     assert ((region >= 0) & (region <= 3)).all()
     assert torch.equal(region // 2 == 1, pred.detach().argmax(1) != ref.detach().argmax(1))
     source = ref if kwargs["confidence_source"] == "reference" else pred
