@@ -233,7 +233,7 @@ def bench(output: str | None = None, device: str = "auto", quick: bool = False, 
     result = run_benchmarks(only=only, device=device, quick=quick, dataset_dir=dataset_dir, output=output)
     missed = [m["name"] for m in result["measurements"] if m["passed"] is False]
     print(f"{len(result['measurements'])} figure(s) in {result['seconds']:.0f} s; "
-          + (f"{len(missed)} missed their goal: {', '.join(missed)}" if missed else "every goal met"))
+          + (f"{len(missed)} missed their goal: {', '.join(missed)}" if missed else "no goal missed"))
 
 
 COMMANDS = {"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
