@@ -219,18 +219,20 @@ def compose_configs(check: bool = False) -> list[str]:
 
 
 def bench(output: str | None = None, device: str = "auto", quick: bool = False, only: str | None = None,
-          dataset_dir: str | None = None) -> None:
+          dataset_dir: str | None = None, markdown: str | None = None) -> None:
     """
     Measure what the MetaSSL / QG-SSL machinery costs next to the network; prints each figure with its goal.
 
     ``--only`` picks benchmarks (comma-separated: losses, trainer, quality, memory, data, inference; default all);
     ``--device`` cuda | cpu | auto; ``--quick`` tiny shapes and few repeats (a smoke test, not a measurement);
     ``--dataset_dir`` a real ACDC dataset (SSL4MIS layout) for the trainer and data benchmarks (default: synthetic);
-    ``--output`` a new JSON file for the results (an existing file is refused).
+    ``--output`` a new JSON file for the results, ``--markdown`` a new Markdown table of them (existing files are
+    refused).
     """
     from metassl_monai.bench import run_benchmarks
 
-    result = run_benchmarks(only=only, device=device, quick=quick, dataset_dir=dataset_dir, output=output)
+    result = run_benchmarks(only=only, device=device, quick=quick, dataset_dir=dataset_dir, output=output,
+                            markdown=markdown)
     missed = [m["name"] for m in result["measurements"] if m["passed"] is False]
     print(f"{len(result['measurements'])} figure(s) in {result['seconds']:.0f} s; "
           + (f"{len(missed)} missed their goal: {', '.join(missed)}" if missed else "no goal missed"))

@@ -34,7 +34,7 @@ import torch
 
 from metassl_monai.bench.common import Measurement, progress
 
-__all__ = ["BENCHMARKS", "run_benchmarks", "machine_info", "Measurement"]
+__all__ = ["BENCHMARKS", "run_benchmarks", "machine_info", "markdown_table", "Measurement"]
 
 #: the benchmark modules, in the order they run
 BENCHMARKS = ("losses", "trainer", "quality", "memory", "data", "inference")
@@ -74,6 +74,7 @@ def run_benchmarks(
     quick: bool = False,
     dataset_dir: str | None = None,
     output: str | None = None,
+    markdown: str | None = None,
 ) -> dict:
     """
     Run the benchmarks named in ``only`` (default: all of :data:`BENCHMARKS`) and return
@@ -86,6 +87,7 @@ def run_benchmarks(
         dataset_dir: a real ACDC dataset (SSL4MIS layout) for the benchmarks that read data (trainer, data); without
             it they generate a synthetic one in a temporary folder.
         output: JSON path; refused when it exists (nothing is overwritten).
+        markdown: also write :func:`markdown_table` of the result there (refused when it exists).
 
     Raises:
         ValueError: an unknown benchmark name or device.
@@ -98,8 +100,9 @@ def run_benchmarks(
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}.")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but torch.cuda.is_available() is False.")
-    if output is not None and Path(output).exists():
-        raise FileExistsError(f"{output} exists: choose another --output (nothing was changed).")
+    for path, flag in ((output, "--output"), (markdown, "--markdown")):
+        if path is not None and Path(path).exists():
+            raise FileExistsError(f"{path} exists: choose another {flag} (nothing was changed).")
     if dataset_dir is not None and not Path(dataset_dir).is_dir():
         raise FileNotFoundError(f"dataset_dir {dataset_dir} is not a folder.")
     dev = torch.device(device)
@@ -123,6 +126,10 @@ def run_benchmarks(
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(result, indent=2) + "\n")
         progress(f"written to {output}")
+    if markdown is not None:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text(markdown_table(result))
+        progress(f"table written to {markdown}")
     return result
 
 
@@ -134,3 +141,23 @@ def _names(only) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}: choose from {list(BENCHMARKS)}.")
     return tuple(names)
+
+
+def markdown_table(result: dict) -> str:
+    """The measurements of a :func:`run_benchmarks` result as a Markdown table (figure, value, goal, verdict)."""
+    machine = result.get("machine", {})
+    lines = [
+        f"Measured on {machine.get('device', '?')} ({machine.get('processor', '?')}, {machine.get('cpu_threads', '?')} "
+        f"threads{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, "
+        f"MONAI {machine.get('monai', '?')}, commit {machine.get('git_commit') or '?'}, {machine.get('date', '?')}; "
+        f"settings {result.get('settings', {})}.",
+        "",
+        "| figure | value | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for m in result.get("measurements", []):
+        goal = "" if m.get("goal") is None else ("≥ " if m.get("higher_is_better") else "≤ ") + f"{m['goal']:g}"
+        met = {True: "yes", False: "**no**", None: ""}[m.get("passed")]
+        unit = m.get("unit", "")
+        lines.append(f"| `{m['name']}` | {m['value']:.4g}{unit} | {goal}{unit if goal else ''} | {met} |")
+    return "\n".join(lines) + "\n"

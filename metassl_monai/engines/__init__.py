@@ -1,5 +1,7 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
+from metassl_monai.lazy_floats import LazyFloats
+
 from .random_state import get_random_states, randomizable_objects, set_random_states
 from .resume import ValidationState, backup_file, latest_checkpoint, prepare_output_dir
 from .semi_supervised_trainer import SemiSupervisedTrainer
@@ -7,6 +9,7 @@ from .streams import ResumableStream
 
 __all__ = [
     "SemiSupervisedTrainer",
+    "LazyFloats",
     "ResumableStream",
     "ValidationState",
     "backup_file",

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from metassl_monai.engines.random_state import get_random_states, set_random_states
 from metassl_monai.engines.streams import ResumableStream
 from metassl_monai.frameworks.base import Framework
+from metassl_monai.lazy_floats import LazyFloats
 from metassl_monai.losses.branch import BranchLosses
 
 __all__ = ["SemiSupervisedTrainer"]
@@ -73,11 +74,19 @@ class SemiSupervisedTrainer(Trainer):
     everything the run needs.
 
     ``engine.state.output`` holds ``image``, ``label``, ``pred`` (labeled logits of the first branch), ``loss``
-    (a 0-dim tensor), ``loss_terms`` (a dict of floats: ``loss``, ``sup``, ``cons_u``, ``cons_l``, suffixed
-    ``_b`` for the second branch) and ``ssl_stats`` (a dict of floats: what the consistency losses computed, e.g.
-    adaptive thresholds, region fractions, predicted quality; see :meth:`~metassl_monai.losses.BranchLosses.stats`;
-    empty without such losses), plus ``unlabeled_image`` when the unlabeled stream is used. Log them with MONAI's
-    handlers, e.g. ``StatsHandler(output_transform=lambda x: {**x["loss_terms"], **x["ssl_stats"]})``.
+    (a 0-dim tensor), ``loss_terms`` (a dict of floats when read: ``loss``, ``sup``, ``cons_u``, ``cons_l``,
+    suffixed ``_b`` for the second branch, and ``consistency_weight``) and ``ssl_stats`` (a dict of floats when read:
+    what the consistency losses computed, e.g. adaptive thresholds, region fractions, predicted quality; see
+    :meth:`~metassl_monai.losses.BranchLosses.stats`; empty without such losses), plus ``unlabeled_image`` when the
+    unlabeled stream is used. Log them with MONAI's handlers, e.g.
+    ``StatsHandler(output_transform=lambda x: {**x["loss_terms"], **x["ssl_stats"]})``.
+
+    ``loss_terms`` and ``ssl_stats`` are :class:`~metassl_monai.lazy_floats.LazyFloats`: read-only mappings that keep
+    the detached loss tensors and turn them into Python floats only when a handler reads them (bitwise the floats of
+    ``tensor.item()``), so the trainer, the frameworks and the loss statistics make no host-device sync in an
+    iteration: on a GPU, a run that logs every 10 or 50 iterations (the bundles) waits for the device only then (with
+    ``amp``, PyTorch's ``GradScaler`` still checks the gradients for inf/NaN on the host each step). Use ``dict(...)``
+    where a real ``dict`` is needed (e.g. ``json.dumps``).
 
     Args:
         device: device to train on.
@@ -345,24 +354,25 @@ class SemiSupervisedTrainer(Trainer):
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             weight = float(getattr(engine.state, "consistency_weight", 0.0) or 0.0)
             total = torch.zeros((), device=x_l.device)
-            terms: dict[str, float] = {}
+            # detached 0-dim tensors, converted to floats only when a handler reads them: no host sync per iteration
+            terms: dict[str, torch.Tensor | float] = {}
             for i, branch in enumerate(branches):
                 suffix = "" if i == 0 else "_b" if i == 1 else f"_{i}"
                 sup = engine.supervised_loss(branch.pred_l, y_l).mean()
-                terms["sup" + suffix] = sup.item()
+                terms["sup" + suffix] = sup.detach()
                 total = total + sup
                 if losses.has_unlabeled:
                     cons_u = _call(losses.unlabeled[i], branch.pred_u, branch.ref_u, None, x_u)
-                    terms["cons_u" + suffix] = cons_u.item()
+                    terms["cons_u" + suffix] = cons_u.detach()
                     total = total + weight * cons_u
                 if losses.has_labeled:
                     cons_l = _call(losses.labeled[i], branch.labeled_consistency_pred, branch.ref_l, y_l, x_l)
-                    terms["cons_l" + suffix] = cons_l.item()
+                    terms["cons_l" + suffix] = cons_l.detach()
                     total = total + weight * cons_l
-            terms["loss"] = total.item()
+            terms["loss"] = total.detach()
             terms["consistency_weight"] = weight
             engine.state.output[Keys.LOSS] = total
-            engine.state.output["loss_terms"] = terms
+            engine.state.output["loss_terms"] = LazyFloats(terms)
             engine.fire_event(IterationEvents.LOSS_COMPLETED)
 
         if engine.amp and engine.scaler is not None:

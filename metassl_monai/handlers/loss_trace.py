@@ -29,10 +29,12 @@ class LossTraceWriter:
 
         {"iteration": 12, "epoch": 1, "loss": 0.83, "sup": 0.61, "cons_u": 0.22, ...}
 
-    The terms are ``output_transform(engine.state.output)`` — by default the ``loss_terms`` dict of
-    :class:`metassl_monai.engines.SemiSupervisedTrainer` — converted to Python floats; JSON keeps every float exactly
+    The terms are ``output_transform(engine.state.output)`` — by default the ``loss_terms`` of
+    :class:`metassl_monai.engines.SemiSupervisedTrainer`, a mapping of floats that stays on the device until read
+    (:class:`~metassl_monai.lazy_floats.LazyFloats`) — converted to Python floats; JSON keeps every float exactly
     (``repr`` round-trip), so two traces can be compared bitwise. Non-finite values are written as ``NaN`` /
-    ``Infinity`` (what Python's ``json`` reads back).
+    ``Infinity`` (what Python's ``json`` reads back). Reading the terms is what copies them to the host: on a GPU,
+    ``interval=1`` waits for the device once per iteration (a larger ``interval`` only then).
 
     The file is truncated when the engine starts from iteration 0 and appended to when it starts later (a resumed
     run). Under ``torch.distributed`` only rank 0 writes. The file is opened for each line, so the trace of a run

@@ -8,14 +8,26 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
+from metassl_monai.lazy_floats import LazyFloats
+
 from .heterogeneous import REGION_NAMES, HeterogeneousLoss
 
 __all__ = ["BranchLosses"]
+
+
+def _mean(values: torch.Tensor) -> torch.Tensor:
+    return values.float().mean()
+
+
+def _positive_fraction(values: torch.Tensor) -> torch.Tensor:
+    return (values > 0).float().mean()
 
 
 class BranchLosses(nn.Module):
@@ -68,9 +80,9 @@ class BranchLosses(nn.Module):
                 for module in loss.modules():
                     yield f"{stream}_{i}", module
 
-    def stats(self) -> dict[str, float]:
+    def stats(self) -> LazyFloats:
         """
-        What the losses computed in their last call, as a flat dict of floats (the trainer puts it in
+        What the losses computed in their last call, as a flat mapping ``name -> float`` (the trainer puts it in
         ``engine.state.output["ssl_stats"]`` for ``StatsHandler``/``TensorBoardStatsHandler``). Keys, ``<name>`` from
         :meth:`named_loss_modules`:
 
@@ -82,29 +94,37 @@ class BranchLosses(nn.Module):
         - every :class:`~metassl_monai.losses.ConfidenceMaskedCrossEntropyLoss`: ``<name>/confident_fraction`` (the
           fraction of pixels above its fixed threshold).
 
+        The mapping is a :class:`~metassl_monai.lazy_floats.LazyFloats`: it reads as a dict of Python floats, but
+        nothing is copied to the host until a value is read, so calling this every iteration makes no device sync.
+        The values are those of this call, whenever they are read: the thresholds (a buffer the next call updates in
+        place) are copied on the device together with the region statistics (one small ``torch.cat`` per
+        heterogeneous loss); the quality statistics are reduced from the tensors of the last call (new ones each call)
+        when read.
+
         Reading them changes nothing: no extra pass, the losses' state is untouched.
         """
-        out: dict[str, float] = {}
+        out: dict[str, Any] = {}
         for name, module in self.named_loss_modules():
             quality = getattr(module, "last_quality", None)
             if isinstance(quality, torch.Tensor):
-                out[f"{name}/{type(module).__name__}_quality"] = quality.float().mean().item()
+                out[f"{name}/{type(module).__name__}_quality"] = functools.partial(_mean, quality)
             weights = getattr(module, "last_weights", None)
             if isinstance(weights, torch.Tensor):
-                out[f"{name}/plqw_weight_mean"] = weights.float().mean().item()
-                out[f"{name}/plqw_kept_fraction"] = (weights > 0).float().mean().item()
+                out[f"{name}/plqw_weight_mean"] = functools.partial(_mean, weights)
+                out[f"{name}/plqw_kept_fraction"] = functools.partial(_positive_fraction, weights)
             mask_fraction = getattr(module, "mask_fraction", None)  # FixMatch's confidence mask
             if isinstance(mask_fraction, torch.Tensor):
-                out[f"{name}/confident_fraction"] = float(mask_fraction)
+                out[f"{name}/confident_fraction"] = mask_fraction.detach()
             if isinstance(module, HeterogeneousLoss):
-                for k, tau in enumerate(module.thresholds.tolist()):
-                    out[f"{name}/threshold_{k}"] = float(tau)
+                keys = [f"{name}/threshold_{k}" for k in range(module.thresholds.numel())]
+                parts = [module.thresholds.detach().reshape(-1)]
                 if module.region_fractions is not None:
-                    for r, frac in zip(REGION_NAMES, module.region_fractions.tolist()):
-                        out[f"{name}/fraction_{r}"] = float(frac)
-                    for r, term in zip(REGION_NAMES, module.region_terms.tolist()):
-                        out[f"{name}/term_{r}"] = float(term)
-        return out
+                    keys += [f"{name}/fraction_{r}" for r in REGION_NAMES]
+                    keys += [f"{name}/term_{r}" for r in REGION_NAMES]
+                    parts += [module.region_fractions.detach().reshape(-1), module.region_terms.detach().reshape(-1)]
+                snapshot = torch.cat(parts)  # a copy: later in-place threshold updates do not reach it
+                out.update(zip(keys, snapshot.unbind()))
+        return LazyFloats(out)
 
     def heterogeneous_losses(self) -> Iterator[tuple[str, HeterogeneousLoss]]:
         """``(name, loss)`` for every :class:`~metassl_monai.losses.HeterogeneousLoss` in the copies."""

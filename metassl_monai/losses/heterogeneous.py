@@ -190,12 +190,12 @@ class HeterogeneousLoss(_Loss):
             self._update_thresholds(confidence, source_class)
 
         threshold = self.effective_thresholds.index_select(0, source_index.reshape(-1)).view_as(confidence)
-        suspicious = (confidence <= threshold).to(torch.uint8)
-        region = (pred_class != ref_class).to(torch.uint8) * 2 + suspicious  # UC 0, US 1, DC 2, DS 3
+        suspicious = (confidence <= threshold).view(torch.uint8)  # bool → uint8 without a copy
+        region = (pred_class != ref_class).view(torch.uint8) * 2 + suspicious  # UC 0, US 1, DC 2, DS 3
         self.region_map = region
         n_bins = 5 if self.split_background else 4
         # bin 4: the background part of UC (region 0 where the confidence source says class 0)
-        bins = region + ((region == 0) & (source_class == 0)).to(torch.uint8) * 4 if self.split_background else region
+        bins = region + ((region == 0) & (source_class == 0)).view(torch.uint8) * 4 if self.split_background else region
         bins = bins.reshape(-1)
         counts = torch.bincount(bins, minlength=n_bins)
         bins = bins.long()

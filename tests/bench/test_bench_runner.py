@@ -46,8 +46,8 @@ def test_bad_arguments_are_named(kwargs, error, match):
 
 
 def test_losses_json_and_existing_output_refused(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    main(["bench", "--only", "losses", "--quick", "--device", "cpu", "--output", str(out)])
+    out, table = tmp_path / "bench.json", tmp_path / "bench.md"
+    main(["bench", "--only", "losses", "--quick", "--device", "cpu", "--output", str(out), "--markdown", str(table)])
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["settings"] == {"only": ["losses"], "quick": True, "dataset_dir": None}
@@ -61,6 +61,9 @@ def test_losses_json_and_existing_output_refused(tmp_path, capsys):
         assert m["name"] in printed
         if "heterogeneous" in m["name"]:
             assert m["goal"] == 1.2 and m["passed"] is (m["value"] <= 1.2)
+    rows = [ln for ln in table.read_text().splitlines() if ln.startswith("| `")]
+    assert len(rows) == len(result["measurements"])
+    assert "| `losses/2d/heterogeneous_vs_ce` |" in rows[0] and "≤ 1.2x" in rows[0]
     before = out.read_text()
     with pytest.raises(FileExistsError, match="exists"):
         main(["bench", "--only", "losses", "--quick", "--output", str(out)])

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,10 +24,12 @@ from monai.networks.nets import UNet
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+import metassl_monai
 from metassl_monai.engines import SemiSupervisedTrainer
 from metassl_monai.frameworks import CrossPseudoSupervision, MeanTeacher, Supervised
 from metassl_monai.handlers import ConsistencyRampUp, SigmoidRampUp
-from metassl_monai.losses import HeterogeneousLoss, PseudoLabelCrossEntropyLoss, SoftmaxMSELoss
+from metassl_monai.lazy_floats import LazyFloats
+from metassl_monai.losses import REGION_NAMES, HeterogeneousLoss, PseudoLabelCrossEntropyLoss, SoftmaxMSELoss
 
 LR = 0.1
 HW = (16, 16)
@@ -827,3 +832,118 @@ def test_missing_view_key_is_named():
     trainer = make_trainer(fw, loader(labeled_items(2, 2)), loader(unlabeled_items(2)), cons=SoftmaxMSELoss())
     with pytest.raises(KeyError, match="image_strong"):
         trainer.run()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# no host sync per iteration: loss_terms and ssl_stats stay tensors until a handler reads them
+# ----------------------------------------------------------------------------------------------------------------------
+PACKAGE_DIR = str(Path(metassl_monai.__file__).resolve().parent)
+CONVERSIONS = ("item", "tolist", "__float__", "__int__", "__bool__")
+
+
+class MeanImagePredictor(nn.Module):
+    """A stand-in quality predictor: quality of image b = sigmoid of its mean (for the quality-guided losses)."""
+
+    def predict(self, image, mask):
+        return torch.sigmoid(image.flatten(1).mean(1, keepdim=True)).expand(-1, mask.shape[1] - 1)
+
+
+def _sync_cases():
+    from metassl_monai.frameworks import FixMatch
+    from metassl_monai.losses import ConfidenceMaskedCrossEntropyLoss, QualityWeightedLoss
+
+    return {
+        "mt-metassl": lambda: (make_framework("mt", 3), HeterogeneousLoss(3),
+                               HeterogeneousLoss(3, confidence_source="prediction")),
+        "cps-metassl": lambda: (make_framework("cps", 3), HeterogeneousLoss(3),
+                                HeterogeneousLoss(3, confidence_source="prediction")),
+        "fixmatch": lambda: (FixMatch(small_net(3)), ConfidenceMaskedCrossEntropyLoss(threshold=0.3), None),
+        "mt-plqw-metassl": lambda: (make_framework("mt", 3),
+                                    QualityWeightedLoss(MeanImagePredictor(), HeterogeneousLoss(3), threshold=0.0),
+                                    HeterogeneousLoss(3, confidence_source="prediction")),
+        "supervised": lambda: (make_framework("supervised", 3), None, None),
+    }
+
+
+@pytest.fixture
+def package_conversions(monkeypatch) -> SimpleNamespace:
+    """Records every tensor -> Python conversion (``.item()``, ``.tolist()``, ``float/int/bool(tensor)``) made by the
+    package's own code while ``.active`` is set, as ``"file:line name"`` in ``.calls``: on a GPU each is a host-device
+    sync."""
+    record = SimpleNamespace(calls=[], active=False)
+    for name in CONVERSIONS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            caller = sys._getframe(1)
+            if record.active and caller.f_code.co_filename.startswith(PACKAGE_DIR):
+                record.calls.append(f"{caller.f_code.co_filename}:{caller.f_lineno} {_name}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return record
+
+
+@pytest.mark.parametrize("case", list(_sync_cases()))
+def test_an_iteration_converts_no_tensor_to_a_python_number(case, package_conversions):
+    """Without logging handlers, ``trainer.run`` makes no ``.item()``/``.tolist()``/``float(t)`` in the package (the
+    trainer, frameworks, EMA teacher, consistency ramp, losses and their statistics): nothing waits for the device.
+    (PyTorch's DataLoader draws its CPU seed with ``.item()`` once per pass and MONAI's Dice loss lists a CPU
+    ``arange``: neither touches a device tensor.) The values are converted when read, and only then."""
+    fw, cons, lab_cons = _sync_cases()[case]()
+    lab = [{**it, "image_strong": it["image"] * 0.5} for it in labeled_items(4, 3)]
+    unl = [{**it, "image_strong": it["image"] + 1.0} for it in unlabeled_items(4)]
+    trainer = make_trainer(fw, loader(lab), loader(unl) if cons is not None else None, cons=cons, lab_cons=lab_cons,
+                           handlers=[ConsistencyRampUp(0.1, 2)], iterations=3)
+    package_conversions.active = True  # the run only: building the losses may convert (their settings, on the CPU)
+    trainer.run()
+    assert trainer.state.iteration == 3
+    assert package_conversions.calls == []
+    out = trainer.state.output
+    assert isinstance(out["loss_terms"], LazyFloats) and isinstance(out["ssl_stats"], LazyFloats)
+    assert not out["loss_terms"].converted and not out["ssl_stats"].converted
+    assert len(out["ssl_stats"]) == (0 if cons is None else len(trainer.branch_losses.stats()))
+    # reading converts, in the mapping (one .tolist() per dtype), and gives Python floats
+    assert out["loss_terms"]["loss"] == out["loss"].item()
+    assert package_conversions.calls and all(c.endswith("tolist") for c in package_conversions.calls)
+    assert all(type(v) is float for v in {**out["loss_terms"], **out["ssl_stats"]}.values())
+
+
+@pytest.mark.parametrize("kind", ["mt", "cps"])
+def test_lazy_terms_and_stats_read_later_are_those_of_their_iteration(kind):
+    """The mappings of every iteration, read only after the run (the thresholds were updated in place since), equal
+    the floats ``.item()`` gave during that iteration, bit for bit."""
+    def run(read_now: bool) -> tuple[list, list]:
+        fw = make_framework(kind, 3)
+        trainer = make_trainer(fw, loader(labeled_items(6, 3)), loader(unlabeled_items(6)), cons=HeterogeneousLoss(3),
+                               lab_cons=HeterogeneousLoss(3, confidence_source="prediction"), weight=0.3)
+        kept, eager = [], []
+
+        @trainer.on(Events.ITERATION_COMPLETED)
+        def _keep(engine):
+            out = engine.state.output
+            kept.append((out["loss_terms"], out["ssl_stats"]))
+            if read_now:  # what the code before LazyFloats computed in the iteration
+                losses = engine.branch_losses
+                stats = {}
+                for name, loss in losses.heterogeneous_losses():
+                    stats.update({f"{name}/threshold_{k}": t.item() for k, t in enumerate(loss.thresholds)})
+                    stats.update({f"{name}/fraction_{r}": f.item() for r, f in zip(REGION_NAMES, loss.region_fractions)})
+                    stats.update({f"{name}/term_{r}": t.item() for r, t in zip(REGION_NAMES, loss.region_terms)})
+                eager.append(({"loss": out["loss"].item()}, stats))
+
+        trainer.run()
+        return kept, eager
+
+    kept, _ = run(read_now=False)
+    kept_read_at_once, eager = run(read_now=True)
+    assert len(kept) == len(eager) == 3
+    for (terms, stats), (terms_b, stats_b), (eager_terms, eager_stats) in zip(kept, kept_read_at_once, eager):
+        assert not terms.converted and not stats.converted  # nothing read them during the run
+        assert dict(terms) == dict(terms_b)  # read late or read at once: the same floats
+        assert terms["loss"] == eager_terms["loss"]
+        assert dict(stats) == eager_stats and dict(stats_b) == eager_stats
+    # the thresholds did move between the iterations (the snapshot matters)
+    first, last = kept[0][1], kept[-1][1]
+    assert any(first[k] != last[k] for k in first if "/threshold_" in k)
+

@@ -115,6 +115,59 @@ def test_stats_of_quality_guided_losses_by_hand():
     assert not any(k.startswith("labeled_0/threshold") for k in stats)  # no MetaSSL loss in the labeled sum
 
 
+def test_stats_stay_on_the_device_until_read_and_keep_the_values_of_their_call(monkeypatch):
+    """stats() converts nothing (on a GPU: no host sync in the iteration that calls it); read later, after the next
+    call updated the thresholds in place and replaced the statistics, it still gives the values of its own call."""
+    from metassl_monai.engines import LazyFloats
+    from metassl_monai.losses import ConfidenceMaskedCrossEntropyLoss
+
+    class MeanPredictor(nn.Module):
+        def predict(self, image, mask):
+            return image.flatten(1).mean(1, keepdim=True).expand(-1, C - 1)
+
+    losses = BranchLosses(2, unlabeled=QualityWeightedLoss(MeanPredictor(), HeterogeneousLoss(C)),
+                          labeled=ConfidenceMaskedCrossEntropyLoss(threshold=0.5))
+    g = torch.Generator().manual_seed(0)
+    image = torch.stack([torch.full((1, H, W), 0.4), torch.full((1, H, W), 0.8)])
+
+    def call_all():
+        logits = lambda: torch.randn(B, C, H, W, generator=g)  # noqa: E731
+        for loss in losses.unlabeled:
+            loss(logits(), logits(), image=image)
+        for loss in losses.labeled:
+            loss(logits(), logits())
+
+    def eager() -> dict:
+        out = {}
+        for name, module in losses.named_loss_modules():
+            if getattr(module, "last_quality", None) is not None:
+                out[f"{name}/QualityWeightedLoss_quality"] = module.last_quality.float().mean().item()
+                out[f"{name}/plqw_weight_mean"] = module.last_weights.float().mean().item()
+                out[f"{name}/plqw_kept_fraction"] = (module.last_weights > 0).float().mean().item()
+            if getattr(module, "mask_fraction", None) is not None:
+                out[f"{name}/confident_fraction"] = module.mask_fraction.item()
+            if isinstance(module, HeterogeneousLoss):
+                out.update({f"{name}/threshold_{k}": v for k, v in enumerate(module.thresholds.tolist())})
+                out.update({f"{name}/fraction_{r}": v for r, v in zip(REGION_NAMES, module.region_fractions.tolist())})
+                out.update({f"{name}/term_{r}": v for r, v in zip(REGION_NAMES, module.region_terms.tolist())})
+        return out
+
+    call_all()
+    expected = eager()
+    conversions = []
+    for name in ("item", "tolist", "__float__"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: conversions.append(_n)
+                            or _o(self, *a, **k))
+    stats = losses.stats()
+    call_all()  # the next iteration: thresholds updated in place, new region statistics and qualities
+    assert conversions == [] and isinstance(stats, LazyFloats) and not stats.converted
+    assert list(stats) == list(expected) and len(expected) == 2 * (3 + C + 8) + 2
+    assert dict(stats) == expected  # bit for bit the floats of .item() at the time of the call
+    assert conversions == ["tolist"]  # one float32 group, one device-to-host copy
+    assert dict(losses.stats()) == eager() != expected
+
+
 @pytest.mark.parametrize("unlabeled, labeled", [(None, None), (SoftmaxMSELoss(), None), (nn.MSELoss(), nn.L1Loss())])
 def test_losses_without_statistics_give_an_empty_dict(unlabeled, labeled):
     assert BranchLosses(2, unlabeled, labeled).stats() == {}
