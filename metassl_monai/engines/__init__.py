@@ -2,6 +2,7 @@
 # Licensed under the Apache License, Version 2.0
 from metassl_monai.lazy_floats import LazyFloats
 
+from .gpu_settings import as_flag, memory_format, set_cudnn_benchmark
 from .random_state import get_random_states, randomizable_objects, set_random_states
 from .resume import ValidationState, backup_file, latest_checkpoint, prepare_output_dir
 from .semi_supervised_trainer import SemiSupervisedTrainer
@@ -18,4 +19,7 @@ __all__ = [
     "get_random_states",
     "randomizable_objects",
     "set_random_states",
+    "as_flag",
+    "memory_format",
+    "set_cudnn_benchmark",
 ]
