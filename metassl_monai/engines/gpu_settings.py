@@ -52,7 +52,9 @@ def memory_format(channels_last: Any, spatial_dims: int) -> torch.memory_format:
     if not as_flag(channels_last, "channels_last"):
         return torch.preserve_format
     if spatial_dims not in (2, 3):
-        raise ValueError(f"config item 'channels_last' needs 2 or 3 spatial dimensions (patch_size), got {spatial_dims}.")
+        raise ValueError(
+            f"config item 'channels_last' needs 2 or 3 spatial dimensions (patch_size), got {spatial_dims}."
+        )
     return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+from monai.data import MetaTensor
 from monai.engines import Trainer
 from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer
@@ -107,9 +108,17 @@ class SemiSupervisedTrainer(Trainer):
         epoch_length: iterations per epoch (default: length of the labeled loader).
         image_key, label_key: keys of the batch dictionaries.
         amp: mixed precision (CUDA only).
+        compile: call the networks through ``torch.compile``
+            (:meth:`~metassl_monai.frameworks.Framework.compile_networks` with ``compile_kwargs``), as ``compile`` of
+            :class:`monai.engines.SupervisedTrainer`: the batches enter as
+            plain tensors (MetaTensor metadata dropped). The framework's networks stay uncompiled modules, so the
+            checkpoints and ``model.pt`` hold their plain ``state_dict`` (no ``_orig_mod.`` prefix).
+        compile_kwargs: keyword arguments of ``torch.compile`` (e.g. ``{"backend": "inductor", "mode": "default"}``).
         optim_set_to_none: ``zero_grad(set_to_none=...)``.
         train_handlers, key_train_metric, additional_metrics, postprocessing, non_blocking, amp_kwargs, to_kwargs,
-        event_names, event_to_attr, decollate: as in :class:`monai.engines.SupervisedTrainer`.
+        event_names, event_to_attr, decollate: as in :class:`monai.engines.SupervisedTrainer` (e.g.
+            ``non_blocking=True`` with pinned-memory loaders, ``to_kwargs={"memory_format": torch.channels_last}``
+            for channels-last batches: both are given to ``prepare_batch``).
         prepare_batch: ``prepare_batch(batch, device, non_blocking, **to_kwargs)`` → ``(image, label)``, called as
             in :class:`monai.engines.SupervisedTrainer` on the labeled batch and on the unlabeled batch (whose label,
             ``None`` for :func:`monai.engines.utils.default_prepare_batch`, is ignored). ``image_key``/``label_key``
@@ -152,6 +161,8 @@ class SemiSupervisedTrainer(Trainer):
         inferer: Inferer | None = None,
         prepare_batch: Callable = default_prepare_batch,
         branch_losses: BranchLosses | None = None,
+        compile: bool = False,
+        compile_kwargs: dict | None = None,
     ) -> None:
         if not isinstance(framework, Framework):
             raise TypeError(f"framework must be a metassl_monai.frameworks.Framework, got {type(framework).__name__}.")
@@ -211,6 +222,9 @@ class SemiSupervisedTrainer(Trainer):
         self.image_key = image_key
         self.label_key = label_key
         self.optim_set_to_none = optim_set_to_none
+        self.compile = bool(compile)
+        if self.compile:
+            framework.compile_networks(**(compile_kwargs or {}))
         self.state.consistency_weight = float(consistency_weight)
         self._unlabeled_iter: Any = None
         self._pending_resume: dict | None = None
@@ -321,7 +335,10 @@ class SemiSupervisedTrainer(Trainer):
         common = (Keys.IMAGE, Keys.LABEL)[: len(keys)]
         if tuple(keys) != common:
             batch = {**batch, **{c: batch[k] for c, k in zip(common, keys)}}
-        return self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)
+        prepared = self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)
+        if self.compile:  # as MONAI's SupervisedTrainer: plain tensors into the compiled networks (no MetaTensor)
+            prepared = tuple(x.as_tensor() if isinstance(x, MetaTensor) else x for x in prepared)
+        return prepared
 
     def _iteration(self, engine: SemiSupervisedTrainer, batchdata: dict) -> dict:  # type: ignore[override]
         if batchdata is None:

@@ -67,6 +67,8 @@ class Framework(nn.Module):
         super().__init__()
         self.network = network
         self._ddp: dict[int, nn.Module] = {}  # plain dict: the wrappers are not submodules (state_dict unchanged)
+        self._compile_options: dict | None = None  # set by compile_networks()
+        self._compiled: dict[int, nn.Module] = {}  # torch.compile wrappers, made on first use; not submodules either
         #: how :meth:`run` calls a network (an Inferer is not an ``nn.Module``: the state_dict is unchanged)
         self.inferer: Inferer = SimpleInferer() if inferer is None else inferer
 
@@ -100,7 +102,42 @@ class Framework(nn.Module):
             )
         broadcast_state(self)
         self._ddp = {id(net): nn.parallel.DistributedDataParallel(net, **ddp_kwargs) for net in self.trainable_networks()}
+        self._compiled = {}  # compiled again around the DDP wrappers
         return self
+
+    def compile_networks(self, **options) -> Framework:
+        """
+        From now on, call the networks (the trainable ones through :meth:`run`, a teacher through :meth:`wrapped`)
+        through ``torch.compile(network, **options)`` (e.g. ``backend``, ``mode``, ``dynamic``; the trainer's
+        ``compile``/``compile_kwargs``, the bundles' ``compile``/``compile_options`` items). Returns ``self``.
+
+        The compiled wrappers (around the DDP wrappers after :meth:`distribute`) are made on first use and kept
+        outside the module tree, as the DDP wrappers are: the networks stay plain modules, so :meth:`state_dict`,
+        the optimizer, the checkpoints and the exported ``model.pt`` have the keys of an uncompiled run (never
+        ``_orig_mod.``) and load into an uncompiled network. Deep copies of the networks (an EMA teacher, CPS's
+        second network) are plain too.
+        """
+        self._compile_options = dict(options)
+        self._compiled = {}
+        return self
+
+    @property
+    def is_compiled(self) -> bool:
+        """True once :meth:`compile_networks` was called."""
+        return self._compile_options is not None
+
+    def wrapped(self, network: nn.Module) -> nn.Module:
+        """
+        What calls ``network`` in training: its DDP wrapper after :meth:`distribute`, compiled after
+        :meth:`compile_networks`, else ``network`` itself.
+        """
+        target = self._ddp.get(id(network), network)
+        if self._compile_options is None:
+            return target
+        compiled = self._compiled.get(id(network))
+        if compiled is None:
+            compiled = self._compiled[id(network)] = torch.compile(target, **self._compile_options)
+        return compiled
 
     @property
     def is_distributed(self) -> bool:
@@ -109,10 +146,11 @@ class Framework(nn.Module):
 
     def run(self, network: nn.Module, x: torch.Tensor, **kwargs) -> torch.Tensor:
         """
-        ``inferer(x, network, **kwargs)`` (through the network's DDP wrapper after :meth:`distribute`; ``kwargs`` go
-        to the network's forward, e.g. ``all_heads=True``); frameworks call their trainable networks this way.
+        ``inferer(x, network, **kwargs)`` (through :meth:`wrapped`: the network's DDP wrapper after
+        :meth:`distribute`, compiled after :meth:`compile_networks`; ``kwargs`` go to the network's forward, e.g.
+        ``all_heads=True``); frameworks call their trainable networks this way.
         """
-        return self.inferer(x, self._ddp.get(id(network), network), **kwargs)
+        return self.inferer(x, self.wrapped(network), **kwargs)
 
     def trainable_networks(self) -> list[nn.Module]:
         """The networks the optimizer updates (put in train mode each iteration)."""

@@ -44,7 +44,8 @@ class MeanTeacher(Framework):
         noise_clip: the noise is clamped to ``[-noise_clip, noise_clip]``.
         teacher_train_mode: see above.
         inferer: how the student is called (see :class:`~metassl_monai.frameworks.Framework`); the teacher, which
-            gets no gradient, is called directly.
+            gets no gradient, is called directly (through ``torch.compile`` after
+            :meth:`~metassl_monai.frameworks.Framework.compile_networks`).
 
     Raises:
         ValueError: ``ema_decay`` outside (0, 1), or a negative noise setting.
@@ -110,6 +111,7 @@ class MeanTeacher(Framework):
             handle_buffers="ema_train" if self.teacher_train_mode else "copy",
         )
         self.teacher = self.ema.ema_model
+        self._compiled = {}  # a new teacher: compiled again on first use
         self.noise_std = float(s["noise_std"])
         self.noise_clip = float(s["noise_clip"])
         return self
@@ -147,6 +149,6 @@ class MeanTeacher(Framework):
             teacher_in = teacher_in + noise.clamp(-self.noise_clip, self.noise_clip)
         self.teacher.train(self.teacher_train_mode)
         with torch.no_grad():
-            ref = self.teacher(teacher_in)
+            ref = self.wrapped(self.teacher)(teacher_in)  # compiled too after compile_networks()
         ref_l, ref_u = split_batch(ref, n_l) if with_labeled_reference else (None, ref)
         return [Branch(pred_l=pred_l, pred_u=pred_u, ref_u=ref_u, ref_l=ref_l)]

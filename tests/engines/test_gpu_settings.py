@@ -52,7 +52,8 @@ def test_memory_format_gives_the_layout_of_module_and_tensor_to(dims):
     x = torch.randn(2, 3, *([5] * dims))
     fmt = memory_format(True, dims)
     assert conv.to("cpu", memory_format=fmt).weight.is_contiguous(memory_format=fmt)
-    assert x.to("cpu", memory_format=fmt).is_contiguous(memory_format=fmt) and not x.to(memory_format=fmt).is_contiguous()
+    moved = x.to("cpu", memory_format=fmt)
+    assert moved.is_contiguous(memory_format=fmt) and not moved.is_contiguous()
     # off: preserve_format changes nothing (the same tensor object, the same strides)
     assert x.to("cpu", memory_format=memory_format(False, dims)) is x
 

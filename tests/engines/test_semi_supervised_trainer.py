@@ -100,7 +100,8 @@ def sup_loss():
     return DiceCELoss(to_onehot_y=True, softmax=True)
 
 
-def make_trainer(fw, lab, unl=None, *, cons=None, lab_cons=None, weight=0.0, handlers=None, iterations=None, lr=LR):
+def make_trainer(fw, lab, unl=None, *, cons=None, lab_cons=None, weight=0.0, handlers=None, iterations=None, lr=LR,
+                 **kwargs):
     params = [p for net in fw.trainable_networks() for p in net.parameters()]
     return SemiSupervisedTrainer(
         device="cpu",
@@ -115,6 +116,7 @@ def make_trainer(fw, lab, unl=None, *, cons=None, lab_cons=None, weight=0.0, han
         consistency_weight=weight,
         epoch_length=iterations,
         train_handlers=handlers,
+        **kwargs,
     )
 
 
@@ -928,7 +930,8 @@ def test_lazy_terms_and_stats_read_later_are_those_of_their_iteration(kind):
                 stats = {}
                 for name, loss in losses.heterogeneous_losses():
                     stats.update({f"{name}/threshold_{k}": t.item() for k, t in enumerate(loss.thresholds)})
-                    stats.update({f"{name}/fraction_{r}": f.item() for r, f in zip(REGION_NAMES, loss.region_fractions)})
+                    stats.update({f"{name}/fraction_{r}": f.item()
+                                  for r, f in zip(REGION_NAMES, loss.region_fractions)})
                     stats.update({f"{name}/term_{r}": t.item() for r, t in zip(REGION_NAMES, loss.region_terms)})
                 eager.append(({"loss": out["loss"].item()}, stats))
 
@@ -947,3 +950,74 @@ def test_lazy_terms_and_stats_read_later_are_those_of_their_iteration(kind):
     first, last = kept[0][1], kept[-1][1]
     assert any(first[k] != last[k] for k in first if "/threshold_" in k)
 
+
+# ----------------------------------------------------------------------------------------------------------------------
+# GPU paths that run on the CPU too: torch.compile, channels-last batches
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["mt", "cps"])
+def test_compile_trains_as_the_plain_networks_and_keeps_plain_state_dicts(kind, tmp_path):
+    """``compile=True`` (Dynamo's eager backend: the captured graphs run as they are) gives the losses and weights of
+    the uncompiled run, the networks stay plain modules and a saved state_dict has no ``_orig_mod.`` key."""
+    from monai.data import MetaTensor
+
+    torch._dynamo.reset()
+    lab = [{k: MetaTensor(v) for k, v in it.items()} for it in labeled_items(4, 3)]  # as MONAI's loaders give them
+    unl = [{k: MetaTensor(v) for k, v in it.items()} for it in unlabeled_items(4)]
+
+    def run(compile: bool):
+        fw = make_framework(kind, 3, net_fn=tiny_unet)
+        trainer = make_trainer(fw, loader(lab), loader(unl), cons=HeterogeneousLoss(3), weight=0.5, compile=compile,
+                               compile_kwargs={"backend": "eager"})
+        outputs = record_outputs(trainer)
+        trainer.run()
+        return fw, trainer, outputs
+
+    fw_plain, _, out_plain = run(False)
+    fw, trainer, out = run(True)
+    assert fw.is_compiled and trainer.compile and not fw_plain.is_compiled
+    for a, b in zip(out_plain, out):
+        assert b["terms"] == pytest.approx(a["terms"], rel=1e-5)
+    assert list(fw.state_dict()) == list(fw_plain.state_dict())
+    for (key, a), b in zip(fw_plain.state_dict().items(), fw.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=key)
+    torch.save(fw.network.state_dict(), tmp_path / "model.pt")
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert not any("_orig_mod" in k for k in saved)
+    tiny_unet(3).load_state_dict(saved)  # strict: the keys of a plain network
+    # the compiled networks got plain tensors (MONAI's SupervisedTrainer does the same with compile=True)
+    assert type(trainer.state.output["image"]) is torch.Tensor and type(out_plain[0]["image"]) is MetaTensor
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_channels_last_batches_and_networks_give_the_default_layout_losses(dims):
+    """``to_kwargs={"memory_format": ...}`` (the bundles' ``channels_last``) moves both streams' batches in that layout;
+    with the networks converted too, one run gives the losses and weights of the default layout."""
+    from metassl_monai.engines import memory_format
+
+    fmt = memory_format(True, dims)
+    shape = (8,) * dims
+    lab, unl = labeled_items(4, 3, shape=shape), unlabeled_items(4, shape=shape)
+
+    def run(channels_last: bool):
+        fw = make_framework("mt", 3, net_fn=tiny_unet, dims=dims)
+        if channels_last:
+            fw.network.to("cpu", memory_format=fmt)
+            fw.configure_teacher(ema_decay=0.99)  # the teacher a copy of the converted student
+        seen = []
+        trainer = make_trainer(fw, loader(lab), loader(unl), cons=HeterogeneousLoss(3), weight=0.5,
+                               to_kwargs={"memory_format": fmt} if channels_last else None)
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(
+            {k: e.state.output[k] for k in ("image", "unlabeled_image", "pred")}))
+        outputs = record_outputs(trainer)
+        trainer.run()
+        return fw, outputs, seen
+
+    fw_plain, out_plain, _ = run(False)
+    fw, out, seen = run(True)
+    assert fw.network.model[0].conv.weight.is_contiguous(memory_format=fmt)
+    # the 1-channel images are both layouts at once; the logits (3 channels) show the layout
+    assert all(s["pred"].is_contiguous(memory_format=fmt) and not s["pred"].is_contiguous() for s in seen)
+    for a, b in zip(out_plain, out):
+        assert b["terms"] == pytest.approx(a["terms"], rel=1e-5)
+    for (key, a), b in zip(fw_plain.state_dict().items(), fw.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=key)

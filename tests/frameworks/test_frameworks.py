@@ -475,3 +475,80 @@ def test_qgssl_teacher_eval_mode_and_decay_rising_from_half_to_0999():
     fw.network.bn.running_mean.fill_(0.7)
     engine.run(range(1), max_epochs=2)  # one more update copies the student's buffers
     torch.testing.assert_close(fw.teacher.bn.running_mean, fw.network.bn.running_mean, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# compile_networks: the networks are called through torch.compile, and stay plain modules
+# ----------------------------------------------------------------------------------------------------------------------
+class CountingBackend:
+    """A ``torch.compile`` backend that runs the captured graphs as they are and counts how often they run (networks
+    of one architecture may share a graph)."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, gm, example_inputs):
+        def run(*args):
+            self.runs += 1
+            return gm.forward(*args)
+
+        return run
+
+
+def plain_conv(seed: int, num_classes: int = 2) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, num_classes, 1))
+
+
+def make_plain(kind: str) -> Framework:
+    if kind == "supervised":
+        return Supervised(plain_conv(0))
+    if kind == "mt":
+        return MeanTeacher(plain_conv(0), noise_std=0.0)
+    return CrossPseudoSupervision(plain_conv(0), plain_conv(1))
+
+
+@pytest.mark.parametrize("kind, networks_called", [("supervised", 1), ("mt", 2), ("cps", 2)])
+def test_compiled_networks_give_the_same_branches_and_the_same_state_dict(kind, networks_called):
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    torch._dynamo.reset()
+    plain, compiled = make_plain(kind), make_plain(kind)
+    backend = CountingBackend()
+    assert compiled.compile_networks(backend=backend) is compiled and compiled.is_compiled and not plain.is_compiled
+    x_l, x_u = data()
+    expected, got = plain(x_l, x_u, True), compiled(x_l, x_u, True)
+    assert backend.runs == networks_called  # every network (the Mean Teacher's teacher too) went through it
+    for a, b in zip(expected, got):
+        for field in ("pred_l", "pred_u", "ref_u", "ref_l"):
+            if getattr(a, field) is None:
+                assert getattr(b, field) is None
+            else:
+                torch.testing.assert_close(getattr(b, field), getattr(a, field), rtol=1e-6, atol=1e-7)
+    # the wrappers are outside the module tree: the keys of an uncompiled framework, no _orig_mod. anywhere
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+    assert not any("_orig_mod" in k for k in compiled.state_dict())
+    nets = compiled.trainable_networks() + ([compiled.teacher] if kind == "mt" else [])
+    assert all(isinstance(compiled.wrapped(n), OptimizedModule) and compiled.wrapped(n)._orig_mod is n for n in nets)
+    assert not any(isinstance(m, OptimizedModule) for m in compiled.modules())
+    # and the networks themselves are not compiled: a plain call does not reach the backend
+    compiled.network(x_l)
+    assert backend.runs == networks_called
+
+
+def test_wrapped_is_the_network_itself_without_compile_networks():
+    fw = make_plain("cps")
+    assert fw.wrapped(fw.network) is fw.network and fw.wrapped(fw.network_b) is fw.network_b
+
+
+def test_a_teacher_configured_after_compile_networks_is_compiled_anew():
+    torch._dynamo.reset()
+    fw = MeanTeacher(plain_conv(0), noise_std=0.0).compile_networks(backend=CountingBackend())
+    x_l, x_u = data()
+    fw(x_l, x_u)
+    old = fw.wrapped(fw.teacher)
+    fw.configure_teacher(ema_decay=0.9)  # rebuilds the teacher (a deep copy of the student: a plain module)
+    assert fw.wrapped(fw.teacher) is not old and fw.wrapped(fw.teacher)._orig_mod is fw.teacher
+    (branch,) = fw(x_l, x_u)
+    with torch.no_grad():
+        torch.testing.assert_close(branch.ref_u, fw.teacher(x_u))
