@@ -216,7 +216,8 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/networks/two_decoder_unet.py",  # issue 14: frameworks#rdrop, #cct, #fixmatch
                 "scripts/presets.py",  # issue 14: the papers' settings per framework
                 "scripts/lazy_floats.py",  # issue 15: loss_terms / ssl_stats read without a host sync per iteration
-                "scripts/losses/class_indices.py"}  # issue 15: argmax over channels, fast on CPU
+                "scripts/losses/class_indices.py",  # issue 15: argmax over channels, fast on CPU
+                "scripts/engines/gpu_settings.py"}  # issue 15: the configs' channels_last / cudnn_benchmark items
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)
