@@ -26,7 +26,8 @@ class WeightedSumLoss(_Loss):
         losses: the terms (``nn.Module`` losses with the trainer's interface).
         weights: one non-negative factor per term (default all 1).
 
-    After each call :attr:`last_terms` holds the detached value of every term.
+    After each call :attr:`last_terms` holds the detached value of every term (0-dim tensors on the loss's device:
+    nothing is copied to the host during training; ``float()`` them to read).
 
     Raises:
         ValueError: no loss, or ``weights`` of another length / negative.
@@ -42,7 +43,7 @@ class WeightedSumLoss(_Loss):
         self.losses = nn.ModuleList(losses)
         self.weights = weights
         self.requires_image = any(getattr(loss, "requires_image", False) for loss in losses)
-        self.last_terms: list[float] | None = None
+        self.last_terms: list[torch.Tensor] | None = None
 
     def forward(
         self,
@@ -57,7 +58,7 @@ class WeightedSumLoss(_Loss):
                 value = loss(pred_logits, ref_logits, target, image=image)
             else:
                 value = loss(pred_logits, ref_logits, target)
-            terms.append(float(value.detach()))
+            terms.append(value.detach())
             total = w * value if total is None else total + w * value
         self.last_terms = terms
         return total

@@ -322,5 +322,5 @@ def test_weighted_sum(case, weights):
         MeanForegroundPredictor(C))], weights)
     loss = loss_fn(pred, ref, image=image_for(pred, gen))
     assert loss >= 0
-    assert loss.item() == pytest.approx(sum(w * t for w, t in zip(weights, loss_fn.last_terms)), rel=1e-5, abs=1e-6)
-    check_grads(loss, pred, ref, expect_nonzero=loss_fn.last_terms[1] * weights[1] > 1e-6)
+    assert loss.item() == pytest.approx(sum(w * float(t) for w, t in zip(weights, loss_fn.last_terms)), rel=1e-5, abs=1e-6)
+    check_grads(loss, pred, ref, expect_nonzero=float(loss_fn.last_terms[1]) * weights[1] > 1e-6)
