@@ -172,6 +172,9 @@ def environment(device: str) -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # the commands inherit it: on a shared CPU, one OpenMP thread per core in each of several processes
+        # thrashes (steps measured 10-30x slower here); OMP_NUM_THREADS=1 avoids it
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO,
                          check=False)

@@ -1,7 +1,7 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 """
-``scripts/gpu_check.sh`` in its CPU mode, run once as a user runs it (about 2.5 minutes on 2 cores): the JSON holds
+``scripts/gpu_check.sh`` in its CPU mode, run once as a user runs it (about 1.5-2.5 minutes on 2 cores): the JSON holds
 every step with its status and seconds, the throughput of the three trainings, a finite 24-iteration loss trace, the
 skipped 2-GPU run with its reason, and every benchmark's figures. Its parts are checked on their own too: a failing
 or hanging command, a non-finite loss and a damaged checkpoint each fail the check.
@@ -41,7 +41,9 @@ def cpu_run(tmp_path_factory):
     that a busy CI machine does not cut the benchmarks; the time it took is checked separately)."""
     tmp = tmp_path_factory.mktemp("gpu_check")
     out = tmp / "check.json"
-    env = {**os.environ, "GPU_CHECK_CPU": "1", "PYTHON": sys.executable}
+    # one OpenMP thread per process, as conftest gives the CI's xdist workers and their children (the CI machine
+    # has 2 cores; more threads thrash when the other worker runs too)
+    env = {**os.environ, "GPU_CHECK_CPU": "1", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     start = time.monotonic()
     proc = subprocess.run([str(SCRIPT), str(out), "--budget", "480", "--work-dir", str(tmp / "work")],
                           capture_output=True, text=True, env=env, timeout=600, cwd=tmp)
@@ -59,6 +61,7 @@ def test_cpu_mode_passes_and_records_every_step(cpu_run):
     assert env["device"] == "cpu" and env["torch"] == torch.__version__ and env["monai"]
     assert env["gpu_count"] == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
     assert {"device_name", "gpu_names", "cuda", "git_commit", "cpu_count"} <= set(env)
+    assert env["omp_num_threads"] == "1"
     for name, step in report["steps"].items():
         assert step["status"] in ("ok", "skipped"), (name, step)
     assert report["seconds"] <= seconds + 1
@@ -147,6 +150,21 @@ def test_checkpoint_check(tmp_path):
     assert gpu_check._finite_checkpoint(tmp_path / "good.pt") == []
     assert "non-finite w" in gpu_check._finite_checkpoint(tmp_path / "bad.pt")[0]
     assert "not written" in gpu_check._finite_checkpoint(tmp_path / "missing.pt")[0]
+
+
+def test_two_process_step_wiring_on_cpu(acdc_dataset, tmp_path):
+    """The torchrun step (run on machines with 2 GPUs) with the CPU's gloo backend: multi_gpu_train.json and the
+    time-stamped trace merge, rank 0 traces every iteration, the final checkpoint is finite."""
+    mode = {**gpu_check.MODES["cpu"], "overrides": ["--patch_size", "[32,32]", "--batch_size", "2",
+                                                     "--unlabeled_batch_size", "2"]}
+    res = gpu_check.step_multi_gpu(mode, tmp_path, acdc_dataset, ["--labeled_patients", "1"], gpu_check.Budget(300),
+                                   quiet=True, gpu_count=2, cpu=False)
+    assert res["status"] == "ok", res.get("output_tail")
+    assert "torch.distributed.run" in res["command"] and any(c.endswith("multi_gpu_train.json'") or
+                                                             "multi_gpu_train.json" in c for c in res["command"])
+    assert res["loss_check"]["traced_iterations"] == res["iterations"] == 4 and res["loss_check"]["problems"] == []
+    assert gpu_check.step_multi_gpu(mode, tmp_path, acdc_dataset, [], gpu_check.Budget(300), quiet=True,
+                                    gpu_count=1, cpu=False)["reason"].startswith("1 GPU(s)")
 
 
 def test_gpu_mode_without_a_gpu_and_unknown_benchmarks_are_refused(tmp_path, monkeypatch, capsys):

@@ -233,6 +233,8 @@ def measure_case(case: InferenceCase, figure: str, repeats: int, warmup: int = 1
                                "postprocessing_seconds": post,
                                # what the evaluator costs around the inferer, its postprocessing taken out
                                "ratio_without_postprocessing": (bundle - post) / plain,
+                               # Ignite run + events, batch transfer, decollation, handlers: per run of one volume
+                               "evaluator_overhead_seconds": bundle - post - plain,
                                "same_prediction": same, "device": str(case.device)})
 
 
