@@ -170,26 +170,26 @@ class HeterogeneousLoss(_Loss):
         if pred_logits.shape[1] != self.num_classes:
             raise ValueError(f"expected {self.num_classes} channels (num_classes), got {pred_logits.shape[1]}.")
         ref_logits = ref_logits.detach()
-        # classes as uint8 for masks and counts (several times cheaper than int64 on CPU), int64 where indexing needs it
+        # classes as uint8 for masks and counts (several times cheaper than int64 on CPU); int64 only for the CE labels
         pred_class = class_indices(pred_logits.detach(), dtype=torch.uint8)
         ref_class = class_indices(ref_logits, dtype=torch.uint8)
         if self.confidence_source == "reference":
             source, source_class = ref_logits, ref_class
         else:
             source, source_class = pred_logits.detach(), pred_class
-        source_index = source_class.long()
-        # class from the logits' argmax (exact on near-ties), confidence = its softmax probability
-        confidence = torch.softmax(source.float(), dim=1).gather(1, source_index.unsqueeze(1)).squeeze(1)
+        # confidence = the highest softmax probability, that of the argmax class (softmax keeps the logits' order)
+        confidence = torch.softmax(source.float(), dim=1).amax(dim=1)
 
         if target is None:
-            labels = source_index if source_class is ref_class else ref_class.long()
+            labels = ref_class.long()
         else:
             labels = self._as_indices(target, pred_logits)
 
         if self.training:
             self._update_thresholds(confidence, source_class)
 
-        threshold = self.effective_thresholds.index_select(0, source_index.reshape(-1)).view_as(confidence)
+        # int32 indices: converting a large uint8 tensor to int64 costs more than the lookups themselves on CPU
+        threshold = self.effective_thresholds.index_select(0, source_class.reshape(-1).int()).view_as(confidence)
         suspicious = (confidence <= threshold).view(torch.uint8)  # bool → uint8 without a copy
         region = (pred_class != ref_class).view(torch.uint8) * 2 + suspicious  # UC 0, US 1, DC 2, DS 3
         self.region_map = region
@@ -198,7 +198,7 @@ class HeterogeneousLoss(_Loss):
         bins = region + ((region == 0) & (source_class == 0)).view(torch.uint8) * 4 if self.split_background else region
         bins = bins.reshape(-1)
         counts = torch.bincount(bins, minlength=n_bins)
-        bins = bins.long()
+        bins = bins.int()
 
         ce = F.cross_entropy(pred_logits.float(), labels, reduction="none").reshape(-1)
         counts = counts.to(ce.dtype)
