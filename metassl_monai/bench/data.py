@@ -195,8 +195,8 @@ def step_rate(parser, device: torch.device | str, warmup: int, iterations: int,
     """
     Seconds per iteration of the config's ``train#trainer`` fed with replayed batches (:class:`ReplayBatches` of
     ``train#dataloader`` / ``train#unlabeled_dataloader``), its ``ValidationHandler`` removed: the median gap between
-    ``ITERATION_COMPLETED`` events after ``warmup`` iterations. Modifies ``parser`` (call it before resolving
-    anything else from it, or on a parser whose loaders you have measured already: the datasets are re-made).
+    ``ITERATION_COMPLETED`` events after ``warmup`` iterations. Modifies ``parser``: pass a fresh one (nothing
+    resolved from it yet).
     """
     from ignite.engine import Events
 
@@ -284,7 +284,8 @@ def measure_setting(
                 "unlabeled_batch_size": int(parser.get_parsed_content("unlabeled_batch_size")) if uses_unlabeled else 0,
                 "num_workers": config_workers, "dataset_dir": str(dataset_dir), **sizes,
                 "torch_threads": torch.get_num_threads()}
-    del framework
+    del framework, parser  # the loaders' caches and networks: the step parser makes its own
+    gc.collect()
     if step_seconds is None:
         progress(f"data/{name}: training step")
         step_parser = bundle_parser(setting.bundle, setting.config_files, **common)
@@ -312,7 +313,8 @@ def measure_setting(
                            detail={"loader_images_per_s": loader_images, "step_images_per_s": step_images,
                                    "num_workers": config_workers, "device": str(device),
                                    "overlapped": config_workers > 0}))
-    torch.cuda.empty_cache() if device.type == "cuda" else None
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     return out
 
 
