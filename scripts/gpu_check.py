@@ -215,7 +215,8 @@ def read_trace(path: Path) -> list[dict]:
 
 
 def loss_check(trace: list[dict], expected_iterations: int | None = None) -> dict:
-    """Every loss term of every traced iteration finite (and, when given, the trace reaching ``expected_iterations``)."""
+    """Every loss term of every traced iteration finite (and, when given, the trace reaching
+    ``expected_iterations``)."""
     bad = [(r["iteration"], k, v) for r in trace for k, v in r.items()
            if k not in ("iteration", "epoch") and not k.startswith("gc_") and not math.isfinite(float(v))]
     last = trace[-1]["iteration"] if trace else 0
@@ -391,12 +392,15 @@ def _worst(statuses) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("output", nargs="?", default="gpu_check.json", help="JSON file to write (default gpu_check.json)")
+    parser.add_argument("output", nargs="?", default="gpu_check.json",
+                        help="JSON file to write (default gpu_check.json)")
     parser.add_argument("--cpu", action="store_true", default=os.environ.get("GPU_CHECK_CPU") == "1",
-                        help="CPU mode (also GPU_CHECK_CPU=1): train_cpu.json, 64² images, few iterations, bench --quick")
+                        help="CPU mode (also GPU_CHECK_CPU=1): train_cpu.json, 64² images, few iterations, "
+                        "bench --quick")
     parser.add_argument("--bench-quick", action="store_true", help="bench --quick in GPU mode too")
     parser.add_argument("--bench-only", default=None, help="comma-separated benchmarks (default: all)")
-    parser.add_argument("--budget", type=float, default=None, help="wall-clock limit in seconds (default 480 GPU, 240 CPU)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="wall-clock limit in seconds (default 480 GPU, 240 CPU)")
     parser.add_argument("--dataset-dir", default=None, help="a real ACDC dataset (SSL4MIS layout) instead of synthetic")
     parser.add_argument("--work-dir", default=None, help="keep runs and logs here (default: a temporary folder)")
     parser.add_argument("--quiet", action="store_true", help="step lines only, not the commands' own output")

@@ -79,7 +79,8 @@ def test_cpu_mode_throughput_of_the_three_trainings(cpu_run):
         assert math.isfinite(run["iterations_per_s"]) and run["iterations_per_s"] > 0
         assert run["iterations_per_s_median"] > 0 and len(run["seconds_per_iteration_per_interval"]) == 8
         assert (run["timed_iterations"], run["excluded_first"], run["iterations"]) == (8, 4, 13)
-        assert (run["batch_size"], run["unlabeled_batch_size"], run["image_size"], run["amp"]) == (4, 4, [64, 64], False)
+        assert (run["batch_size"], run["unlabeled_batch_size"]) == (4, 4)
+        assert run["image_size"] == [64, 64] and run["amp"] is False
         assert run["loss_check"]["problems"] == [] and run["loss_check"]["traced_iterations"] == 13
     assert "'@frameworks#cps'" in repr(runs["metassl_acdc/cps"]["command"]) or \
         "@frameworks#cps" in runs["metassl_acdc/cps"]["command"]

@@ -48,7 +48,8 @@ import torch
 
 from metassl_monai.bench.common import Measurement, interleaved, median, progress, synchronize
 
-__all__ = ["SETTINGS", "Setting", "ReplayBatches", "bundle_parser", "loader_rate", "step_rate", "measure_setting", "run"]
+__all__ = ["SETTINGS", "Setting", "ReplayBatches", "bundle_parser", "loader_rate", "step_rate", "measure_setting",
+           "run"]
 
 _BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 
@@ -120,7 +121,8 @@ def bundle_parser(bundle: str, config_files: Sequence[str], **overrides: Any):
     folder = _BUNDLES / bundle / "configs"
     missing = [f for f in config_files if not (folder / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{bundle}: no config file {missing} in {folder} (run from a checkout: pip install -e .)")
+        raise FileNotFoundError(f"{bundle}: no config file {missing} in {folder} "
+                                "(run from a checkout: pip install -e .)")
     parser = ConfigParser()
     parser.read_config([str(folder / f) for f in config_files])
     parser["bundle_root"] = str(_BUNDLES / bundle)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,7 +141,6 @@ def build_case(kind: str, device: torch.device | str, size: str, work_dir: str |
     :data:`SIZES`: "gpu", "cpu" or "quick"), on the first NIfTI volume of ``dataset_dir`` (default: a synthetic one
     written to ``work_dir``), and the plain inferer with the config's settings.
     """
-    from ignite.engine import Events  # noqa: F401  (ignite is the evaluator's engine)
     from monai.engines import IterationEvents
     from monai.inferers import SliceInferer, SlidingWindowInferer
     from monai.utils import CommonKeys
