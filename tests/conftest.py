@@ -100,6 +100,7 @@ LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 
     "tests/bundles/test_monailabel.py",  # ~140 with its trainings (two units: one per served family)
     "tests/bundles/test_bundle_metassl_la.py",  # 93
     "tests/test_export.py",  # 91
+    "tests/test_gpu_check.py",  # ~105 (the CPU mode of scripts/gpu_check.sh)
     "tests/bundles/test_bundle_qgssl_la.py",  # 62
     "tests/bundles/test_determinism.py",  # 53
     "tests/bundles/test_bundle_zoo.py",  # 40

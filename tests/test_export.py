@@ -75,6 +75,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/networks/two_decoder_unet.py",
     "metassl_monai/presets.py",
     "metassl_monai/transforms/__init__.py",
+    "metassl_monai/transforms/discrete.py",
     "metassl_monai/transforms/io.py",
     "metassl_monai/transforms/load_image.py",
     "metassl_monai/transforms/validate.py",
