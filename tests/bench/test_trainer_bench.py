@@ -44,6 +44,10 @@ def test_quality_share(acdc_dataset, recipe, needs_grad):
 
 def test_memory_figures(acdc_dataset):
     out = memory.run("cpu", quick=True, dataset_dir=acdc_dataset)
-    assert [m.name for m in out] == ["memory/metassl_acdc/softmax_mse/peak_mib", "memory/metassl_acdc/metassl/peak_mib"]
-    assert all(50 < m.value < 20000 for m in out)
-    assert out[0].detail["difference_to_baseline_mib"] == 0
+    names = [f"memory/metassl_acdc/{loss}/{what}" for loss in ("softmax_mse", "metassl")
+             for what in ("peak_mib", "step_increment_mib")]
+    assert [m.name for m in out] == names
+    peaks, increments = out[0::2], out[1::2]
+    assert all(50 < m.value < 20000 for m in peaks)
+    assert all(0 <= i.value <= p.value for p, i in zip(peaks, increments))
+    assert peaks[0].detail["difference_to_baseline_mib"] == 0
