@@ -32,6 +32,7 @@ def class_indices(logits: torch.Tensor, keepdim: bool = False, dtype: torch.dtyp
     """
     if logits.ndim < 2:
         raise ValueError(f"logits must be (B, C, *spatial), got shape {tuple(logits.shape)}.")
+    logits = logits.as_subclass(torch.Tensor)  # a MetaTensor's metadata cannot follow the uint8 ranks
     num_classes = logits.shape[1]
     if dtype not in (torch.long, torch.uint8):
         raise ValueError(f"dtype must be torch.long or torch.uint8, got {dtype}.")

@@ -169,7 +169,14 @@ class HeterogeneousLoss(_Loss):
             )
         if pred_logits.shape[1] != self.num_classes:
             raise ValueError(f"expected {self.num_classes} channels (num_classes), got {pred_logits.shape[1]}.")
-        ref_logits = ref_logits.detach()
+        # plain tensors (a MetaTensor's metadata handling on each of the ~20 ops below costs more than the op and
+        # cannot follow the uint8/int32 views); as_subclass keeps the autograd graph of pred_logits
+        pred_logits = pred_logits.as_subclass(torch.Tensor)
+        ref_logits = ref_logits.detach().as_subclass(torch.Tensor)
+        if target is not None:
+            target = target.as_subclass(torch.Tensor)
+        if sample_weights is not None:
+            sample_weights = sample_weights.as_subclass(torch.Tensor)
         # classes as uint8 for masks and counts (several times cheaper than int64 on CPU); int64 only for the CE labels
         pred_class = class_indices(pred_logits.detach(), dtype=torch.uint8)
         ref_class = class_indices(ref_logits, dtype=torch.uint8)
