@@ -7,13 +7,53 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import stat
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import ignite.distributed as idist
+import torch
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointSaver
 
-__all__ = ["AtomicCheckpointSaver"]
+__all__ = ["AtomicCheckpointSaver", "PARTIAL_SUFFIX", "remove_partial_files"]
+
+#: suffix of the temporary files a save writes before renaming them (``.<target>.<random>.partial``)
+PARTIAL_SUFFIX = ".partial"
+
+
+def remove_partial_files(directory: str | os.PathLike) -> list[Path]:
+    """
+    Remove the temporaries a killed save left in ``directory`` (``.<name>.<random>.partial``, written only by
+    :class:`AtomicCheckpointSaver`; nothing else is touched). Returns what was removed.
+    """
+    removed = []
+    folder = Path(directory)
+    if folder.is_dir():
+        for path in folder.glob(f".*{PARTIAL_SUFFIX}"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class _SaveThenRemove(BaseSaveHandler):
@@ -30,7 +70,9 @@ class _SaveThenRemove(BaseSaveHandler):
         return self.inner.dirname
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        self.inner(checkpoint, filename, metadata)
+        if idist.get_rank() == getattr(self.inner, "save_on_rank", 0):
+            # MONAI's saver for a fixed name (final_filename, key_metric_filename) writes under that name
+            self._write(checkpoint, Path(self.inner.dirname) / (self.fixed_name or filename))
         outdated, self._outdated = self._outdated, []
         if self.fixed_name is None:  # a fixed name was just replaced in place: nothing to remove
             for name in outdated:
@@ -40,24 +82,56 @@ class _SaveThenRemove(BaseSaveHandler):
     def remove(self, filename: str) -> None:
         self._outdated.append(filename)
 
+    def _write(self, checkpoint: Mapping, path: Path) -> None:
+        """``torch.save`` to a temporary file beside ``path``, flushed and fsync-ed, then renamed over ``path`` (and
+        the rename fsync-ed): after a crash or power loss either the old or the new file is there, complete. On any
+        error the temporary is removed; an ``OSError`` (a full disk, a quota, permissions) is re-raised naming
+        ``path`` and saying the previous file is unchanged."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f, **getattr(self.inner, "kwargs", {}))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException as e:
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+                raise OSError(e.errno, f"could not save {path}: {reason}; nothing saved before was changed or "
+                                       "removed, and no temporary file was left") from e
+            raise
+        _fsync_directory(path.parent)
+        os.chmod(path, os.stat(path).st_mode | stat.S_IRGRP | stat.S_IROTH)  # as Ignite's DiskSaver
+
 
 class AtomicCheckpointSaver(CheckpointSaver):
     """
     :class:`monai.handlers.CheckpointSaver` (same arguments) for runs that may be killed at any moment:
 
     - every file is written atomically: to a temporary file in ``save_dir``, moved over the target name with
-      ``os.replace`` once complete (Ignite's ``DiskSaver(atomic=True)``, which MONAI turns off). A process killed
-      while saving leaves at most a stray ``tmp*`` file, never a truncated ``checkpoint_*.pt`` or ``model.pt``;
+      ``os.replace`` once complete (MONAI turns Ignite's ``DiskSaver(atomic=True)`` off; this saver writes the files
+      itself). A process killed while saving leaves at most a stray ``.partial`` file, never a truncated
+      ``checkpoint_*.pt`` or ``model.pt``;
     - outdated checkpoints (beyond ``n_saved``) are removed only *after* the new one is complete. Ignite removes
       them before saving, so a kill during the save of ``checkpoint_epoch=N.pt`` with ``n_saved=1`` would leave no
       checkpoint at all; a fixed name (``final_filename``, ``key_metric_filename`` such as ``model.pt``) is
       replaced in place instead of being deleted first.
+
+    - each file is flushed and ``fsync``-ed before the rename, and the rename is ``fsync``-ed, so a power loss leaves
+      the old or the new file; a save that fails (a full disk: ``OSError(ENOSPC)``) removes its temporary and raises
+      an ``OSError`` naming the file, the previous checkpoint and ``model.pt`` untouched. Temporaries are named
+      ``.<file>.<random>.partial``; the ones a killed process left in ``save_dir`` are removed when the saver is
+      created (:func:`remove_partial_files`; no other file is touched).
 
     Saved files are readable by the group and others, as with the plain saver.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if idist.get_rank() == 0:
+            for path in remove_partial_files(self.save_dir):
+                logging.getLogger(__name__).warning(f"removed {path}, left by a save that did not finish")
         for checkpoint in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if checkpoint is not None:
                 checkpoint.save_handler = _SaveThenRemove(checkpoint.save_handler)

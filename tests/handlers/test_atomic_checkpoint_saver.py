@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 
 import pytest
@@ -104,3 +106,69 @@ def test_best_model_replaced_under_the_same_name(tmp_path):
     assert torch.allclose(saved["bias"], torch.full((2,), 0.7))  # the best epoch, not the last
     mode = (tmp_path / "model.pt").stat().st_mode
     assert mode & stat.S_IRGRP and mode & stat.S_IROTH
+
+
+# --- a full disk, a failing flush, a power loss, a killed save's leftovers (issue 16 part 5) -------------------------
+def _full_disk_on_second_save(monkeypatch):
+    real_save, calls = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) == 2:  # the disk fills up half-way through the second file
+            f.write(b"\0" * 4096)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+
+
+def _failing_fsync_on_second_save(monkeypatch):
+    real_fsync, files = os.fsync, []
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            files.append(fd)
+            if len(files) == 2:
+                raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("fault, reason", [(_full_disk_on_second_save, "the disk is full"),
+                                           (_failing_fsync_on_second_save, "Input/output error")])
+def test_a_failed_save_keeps_the_previous_checkpoint_names_the_file_and_leaves_no_temporary(tmp_path, monkeypatch,
+                                                                                          fault, reason):
+    net = torch.nn.Linear(3, 3)
+    saver = AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"net": net, "other": torch.nn.Linear(1, 1)},
+                                  save_interval=1, n_saved=1)
+    fault(monkeypatch)
+    with pytest.raises(OSError, match=rf"could not save .*checkpoint_epoch=2\.pt: {reason}") as raised:
+        engine_with(saver, 2)
+    assert raised.value.errno in (errno.ENOSPC, errno.EIO) and "no temporary file was left" in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch=1.pt"]  # nothing partial, nothing lost
+    state = torch.load(tmp_path / "checkpoint_epoch=1.pt", weights_only=True)
+    assert torch.equal(state["net"]["weight"], net.weight.detach())
+
+
+def test_every_save_is_fsynced_before_and_after_the_rename(tmp_path, monkeypatch):
+    real_fsync, kinds = os.fsync, []
+
+    def fsync(fd):
+        kinds.append("file" if stat.S_ISREG(os.fstat(fd).st_mode) else "dir")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    engine_with(AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"a": torch.nn.Linear(1, 1)},
+                                      save_interval=1, n_saved=1), 2)
+    assert kinds == ["file", "dir"] * 2  # the data, then the directory entry of the rename, per save
+
+
+def test_leftovers_of_a_killed_save_are_removed_at_start_and_nothing_else(tmp_path):
+    leftovers = [tmp_path / ".checkpoint_epoch=3.pt.k2j4.partial", tmp_path / ".model.pt.x81.partial"]
+    kept = [tmp_path / "checkpoint_epoch=2.pt", tmp_path / "tmp1234", tmp_path / "notes.partial",
+            tmp_path / ".hidden"]
+    for p in leftovers + kept:
+        p.write_bytes(b"x")
+    AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"a": torch.nn.Linear(1, 1)}, save_interval=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
