@@ -26,6 +26,7 @@ from torch import nn
 
 __all__ = [
     "RANK_ZERO_HANDLER_TYPES",
+    "require_item_per_rank",
     "average_buffers",
     "broadcast_state",
     "distributed_device",
@@ -50,6 +51,24 @@ def get_rank() -> int:
 def get_world_size() -> int:
     """The number of processes (1 when not distributed)."""
     return dist.get_world_size() if is_distributed() else 1
+
+
+def require_item_per_rank(dataset, what: str = "validation"):
+    """
+    ``dataset`` unchanged when every process gets at least one of its items from a ``DistributedSampler``; otherwise a
+    clear error at start, instead of a process with nothing to evaluate failing later inside the metric's gather.
+    The multi-GPU configs wrap their validation/evaluation dataset in it.
+
+    Raises:
+        ValueError: fewer items than processes (the message gives both numbers and the ``torchrun`` setting to change).
+    """
+    n, world = len(dataset), get_world_size()
+    if n < world:
+        raise ValueError(
+            f"the {what} data has {n} item(s) for {world} processes: each process needs at least one. Run with "
+            f"torchrun --nproc_per_node {max(n, 1)} (or fewer), or add {what} items."
+        )
+    return dataset
 
 
 def init_distributed(backend: str | None = None) -> str:

@@ -144,3 +144,26 @@ def test_distributed_device_is_cpu_without_cuda():
     if torch.cuda.is_available():
         pytest.skip("CUDA present: distributed_device picks cuda:LOCAL_RANK")
     assert distributed.distributed_device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("items, world, ok", [(3, 2, True), (2, 2, True), (1, 2, False), (0, 1, False), (5, 1, True)])
+def test_require_item_per_rank(monkeypatch, items, world, ok):
+    monkeypatch.setattr(distributed, "get_world_size", lambda: world)
+    data = list(range(items))
+    if ok:
+        assert distributed.require_item_per_rank(data, "validation") is data
+    else:
+        with pytest.raises(ValueError, match=rf"validation data has {items} item\(s\) for {world} processes.*"
+                                             rf"--nproc_per_node {max(items, 1)}"):
+            distributed.require_item_per_rank(data, "validation")
+
+
+@pytest.mark.parametrize("bundle", ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"])
+@pytest.mark.parametrize("config", ["multi_gpu_train.json", "multi_gpu_evaluate.json"])
+def test_multi_gpu_configs_check_the_validation_shards(bundle, config):
+    import json
+
+    from bundle_runner import BUNDLES
+
+    sampler = json.loads((BUNDLES / bundle / "configs" / config).read_text())["validate#sampler"]
+    assert sampler["dataset"] == "$metassl_monai.distributed.require_item_per_rank(@validate#dataset, 'validation')"
