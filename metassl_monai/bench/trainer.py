@@ -28,6 +28,7 @@ import torch
 from ignite.engine import Events
 
 from metassl_monai.bench.common import Measurement, median, progress, synchronize
+from metassl_monai.engines.semi_supervised_trainer import _call  # the trainer's own loss-call convention
 
 __all__ = ["FRAMEWORKS", "QUICK_FRAMEWORKS", "HandLoop", "bundle_parser", "compare", "first_batch_losses",
            "synthetic_acdc", "time_trainer", "run"]
@@ -66,7 +67,7 @@ class HandLoop:
     """
 
     def __init__(self, parser, trainer) -> None:
-        self.device = trainer.state.device if hasattr(trainer.state, "device") else parser["device"]
+        self.device = trainer.state.device
         self.framework = trainer.framework
         self.optimizer = trainer.optimizer
         self.supervised_loss = trainer.supervised_loss
@@ -147,12 +148,6 @@ class HandLoop:
         torch._foreach_lerp_(self.teacher_params, self.student_params, momentum)
 
 
-def _call(loss, pred, ref, target, image):
-    if getattr(loss, "requires_image", False):
-        return loss(pred, ref, target, image=image)
-    return loss(pred, ref) if target is None else loss(pred, ref, target)
-
-
 def _cycle(loader):
     while True:
         for batch in loader:
@@ -165,7 +160,7 @@ def compare(parser, block: int = 10, rounds: int = 6, warmup: int = 3, label: st
     :class:`HandLoop`, after ``warmup`` untimed iterations of each. Returns the per-iteration seconds of both.
     """
     trainer = parser.get_parsed_content("train#trainer")
-    device = trainer.state.device if hasattr(trainer.state, "device") else parser["device"]
+    device = trainer.state.device
     hand = HandLoop(parser, trainer)
     trainer.interrupt_resume_enabled = True
     stamps: list[float] = []
@@ -213,7 +208,7 @@ def compare(parser, block: int = 10, rounds: int = 6, warmup: int = 3, label: st
 
 def time_trainer(trainer, iterations: int, warmup: int = 2) -> list[float]:
     """Seconds of each of ``iterations`` iterations of ``trainer`` (with its handlers), after ``warmup`` untimed ones."""
-    device = trainer.state.device if hasattr(trainer.state, "device") else None
+    device = trainer.state.device
     stamps: list[float] = []
     warmup = max(1, warmup)  # the first iteration's time has no previous stamp
     total = warmup + iterations

@@ -60,8 +60,7 @@ class _SaveThenRemove(BaseSaveHandler):
     """Wraps a ``DiskSaver``: writes atomically and removes outdated files only after the new one is complete."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        inner._atomic = True
+        self.inner = inner  # its dirname, save_on_rank, kwargs and remove(); the writing is done by _write
         self.fixed_name = getattr(inner, "filename", None)
         self._outdated: list[str] = []
 
@@ -86,7 +85,7 @@ class _SaveThenRemove(BaseSaveHandler):
         """``torch.save`` to a temporary file beside ``path``, flushed and fsync-ed, then renamed over ``path`` (and
         the rename fsync-ed): after a crash or power loss either the old or the new file is there, complete. On any
         error the temporary is removed; an ``OSError`` (a full disk, a quota, permissions) is re-raised naming
-        ``path`` and saying the previous file is unchanged."""
+        ``path`` (files saved before are untouched: outdated ones are removed only after a complete save)."""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
