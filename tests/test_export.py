@@ -38,6 +38,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/__init__.py",
     "metassl_monai/data/__init__.py",
     "metassl_monai/data/acdc.py",
+    "metassl_monai/data/cache_dataset.py",
     "metassl_monai/data/nifti.py",
     "metassl_monai/data/paths.py",
     "metassl_monai/data/studies.py",

@@ -9,6 +9,7 @@ from .acdc import (
     patient_id,
     read_list,
 )
+from .cache_dataset import CacheDataset
 from .la import (
     LA_TRAINING_FOLDER,
     UAMT_LABELED_CASES,
@@ -35,6 +36,7 @@ from .synthetic_la import (
 )
 
 __all__ = [
+    "CacheDataset",
     "SSL4MIS_LABELED_SLICES",
     "acdc_slice_datalists",
     "acdc_split",

@@ -218,7 +218,8 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/lazy_floats.py",  # issue 15: loss_terms / ssl_stats read without a host sync per iteration
                 "scripts/losses/class_indices.py",  # issue 15: argmax over channels, fast on CPU
                 "scripts/engines/gpu_settings.py",  # issue 15: the configs' channels_last / cudnn_benchmark items
-                "scripts/transforms/discrete.py"}  # issue 15: AsDiscreted with the fast channel argmax
+                "scripts/transforms/discrete.py",  # issue 15: AsDiscreted with the fast channel argmax
+                "scripts/data/cache_dataset.py"}  # issue 16: a cache fill whose error stops its threads (no hang at exit)
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)
