@@ -36,11 +36,14 @@ BUNDLES = ["metassl_acdc", "metassl_la", "qgssl_acdc", "qgssl_la"]
 # readers, LoadH5d, the input validation and the multi-GPU helpers; not the quality-guided code nor the dataset synthesisers
 METASSL_ACDC_VENDORED = [
     "metassl_monai/__init__.py",
+    "metassl_monai/atomic_files.py",
     "metassl_monai/data/__init__.py",
     "metassl_monai/data/acdc.py",
+    "metassl_monai/data/atomic_writer.py",
     "metassl_monai/data/cache_dataset.py",
     "metassl_monai/data/nifti.py",
     "metassl_monai/data/paths.py",
+    "metassl_monai/data/skip_failed.py",
     "metassl_monai/data/studies.py",
     "metassl_monai/distributed.py",
     "metassl_monai/engines/__init__.py",
@@ -60,6 +63,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/handlers/__init__.py",
     "metassl_monai/handlers/atomic_checkpoint_saver.py",
     "metassl_monai/handlers/consistency_rampup.py",
+    "metassl_monai/handlers/failed_inputs.py",
     "metassl_monai/handlers/iteration.py",
     "metassl_monai/handlers/metrics_json.py",
     "metassl_monai/handlers/overlay_png.py",

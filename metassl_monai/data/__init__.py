@@ -9,6 +9,7 @@ from .acdc import (
     patient_id,
     read_list,
 )
+from .atomic_writer import AtomicNibabelWriter
 from .cache_dataset import CacheDataset
 from .la import (
     LA_TRAINING_FOLDER,
@@ -24,6 +25,7 @@ from .la import (
     read_nrrd_header,
 )
 from .nifti import nifti_datalist
+from .skip_failed import FailedItem, SkipFailedItems, root_cause
 from .paths import require_batches, require_dir
 from .studies import is_monailabel_datalist, is_volume_datalist, study_id, unlabeled_studies
 from .synthetic import make_acdc_like_dataset, synthesize_slice, synthesize_volume, write_nifti_volumes
@@ -36,7 +38,11 @@ from .synthetic_la import (
 )
 
 __all__ = [
+    "AtomicNibabelWriter",
     "CacheDataset",
+    "FailedItem",
+    "SkipFailedItems",
+    "root_cause",
     "SSL4MIS_LABELED_SLICES",
     "acdc_slice_datalists",
     "acdc_split",

@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,39 +19,9 @@ import torch
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointSaver
 
+from ..atomic_files import PARTIAL_SUFFIX, atomic_path, remove_partial_files
+
 __all__ = ["AtomicCheckpointSaver", "PARTIAL_SUFFIX", "remove_partial_files"]
-
-#: suffix of the temporary files a save writes before renaming them (``.<target>.<random>.partial``)
-PARTIAL_SUFFIX = ".partial"
-
-
-def remove_partial_files(directory: str | os.PathLike) -> list[Path]:
-    """
-    Remove the temporaries a killed save left in ``directory`` (``.<name>.<random>.partial``, written only by
-    :class:`AtomicCheckpointSaver`; nothing else is touched). Returns what was removed.
-    """
-    removed = []
-    folder = Path(directory)
-    if folder.is_dir():
-        for path in folder.glob(f".*{PARTIAL_SUFFIX}"):
-            if path.is_file():
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class _SaveThenRemove(BaseSaveHandler):
@@ -82,25 +50,12 @@ class _SaveThenRemove(BaseSaveHandler):
         self._outdated.append(filename)
 
     def _write(self, checkpoint: Mapping, path: Path) -> None:
-        """``torch.save`` to a temporary file beside ``path``, flushed and fsync-ed, then renamed over ``path`` (and
-        the rename fsync-ed): after a crash or power loss either the old or the new file is there, complete. On any
-        error the temporary is removed; an ``OSError`` (a full disk, a quota, permissions) is re-raised naming
-        ``path`` (files saved before are untouched: outdated ones are removed only after a complete save)."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f, **getattr(self.inner, "kwargs", {}))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException as e:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(e, OSError):
-                reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-                raise OSError(e.errno, f"could not save {path}: {reason}; nothing saved before was changed or "
-                                       "removed, and no temporary file was left") from e
-            raise
-        _fsync_directory(path.parent)
+        """``torch.save`` through :func:`metassl_monai.atomic_files.atomic_path`: after a crash or power loss either
+        the old or the new file is there, complete; a failed save (a full disk, a quota, permissions) removes its
+        temporary and raises an ``OSError`` naming ``path`` (files saved before are untouched: outdated ones are
+        removed only after a complete save)."""
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(checkpoint, f, **getattr(self.inner, "kwargs", {}))
         os.chmod(path, os.stat(path).st_mode | stat.S_IRGRP | stat.S_IROTH)  # as Ignite's DiskSaver
 
 

@@ -20,11 +20,13 @@ stream (on the shared, read-only dataset), and checks what is guaranteed:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import h5py
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
@@ -227,23 +229,37 @@ def test_acdc_evaluate_nan_volume(acdc, acdc_model, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "damage, message",
-    [
-        (truncate, r"OSError: cannot read 'image' file {path} \(truncated or corrupt\?\)"),
-    ],
-    ids=["truncated-nifti"],
-)
-def test_acdc_inference_bad_nifti(acdc, acdc_model, tmp_path, damage, message):
+@pytest.mark.parametrize("bad_index", [0, 1, 2], ids=["first", "middle", "last"])
+def test_acdc_inference_over_a_folder_with_a_bad_nifti(acdc, acdc_model, tmp_path, bad_index):
+    """Issue 16 part 2: every readable volume gets its mask, the bad one none (nor a partial file); one summary names
+    it and why, the run exits non-zero and failed_inputs.json lists it; the input folder is unchanged."""
     nii_dir = tmp_path / "nii"
-    write_nifti_volumes(acdc / "data", nii_dir, with_labels=False)
-    path = sorted(nii_dir.glob("*.nii.gz"))[0]  # the first one read: inference writes each result as it goes
-    damage(path)
+    first = write_nifti_volumes(acdc / "data", nii_dir, with_labels=False)[0]  # the 2 frames of the validation patient
+    (nii_dir / "p3.nii.gz").write_bytes(first.read_bytes())  # and a third volume
+    volumes = sorted(nii_dir.glob("*.nii.gz"))
+    assert len(volumes) == 3
+    bad = volumes[bad_index]
+    truncate(bad)
+    out = tmp_path / "seg"
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")  # something of the user's in the output folder
+    before = snapshot(nii_dir, ACDC_BUNDLE, acdc_model.parent)
     args = ["run", "--config_file", configs("metassl_acdc", "inference.json")[0], "--bundle_root", str(ACDC_BUNDLE),
-            "--dataset_dir", str(nii_dir), "--output_dir", str(tmp_path / "seg"), "--ckpt_path", str(acdc_model),
+            "--dataset_dir", str(nii_dir), "--output_dir", str(out), "--ckpt_path", str(acdc_model),
             "--patch_size", "[32,32]"]
-    assert_fails_cleanly(args, message.format(path=q(path)), [nii_dir, ACDC_BUNDLE, acdc_model.parent],
-                         tmp_path / "seg")
+    proc = run_bundle(*args, check=False)
+    assert proc.returncode == 1
+    reason = rf"OSError: cannot read 'image' file {q(bad)} \(truncated or corrupt\?\): EOFError: Compressed file ended"
+    summary = (rf"1 of 3 input\(s\) failed; no mask was written for them \(the other 2 mask\(s\) are in {q(out)}\):\n"
+               rf"  {q(bad)}: {reason}.*\nThe list is in {q(out / 'failed_inputs.json')}\.")
+    assert re.search(summary, proc.stderr), proc.stderr[-3000:]
+    good = [v.name.replace(".nii.gz", "_seg.nii.gz") for v in volumes if v != bad]
+    assert sorted(p.name for p in out.iterdir()) == sorted(good + ["failed_inputs.json", "mine.txt"])
+    for name in good:  # complete masks
+        assert nib.load(out / name).get_fdata().shape == nib.load(nii_dir / name.replace("_seg", "")).shape
+    report = json.loads((out / "failed_inputs.json").read_text())
+    assert report["attempted"] == 3 and report["written"] == 2 and [f["file"] for f in report["failed"]] == [str(bad)]
+    assert snapshot(nii_dir, ACDC_BUNDLE, acdc_model.parent) == before
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 """
 A bad input ends the **process** (issue 16 part 1): `python -m monai.bundle run ...` in a real child process, on the
 real ACDC data with one file truncated, must exit with status 1 within 60 s and name the file, whatever
-``num_workers``, in training, evaluation and quality-predictor training; several runs each, since the failures this
-guards against were races.
+``num_workers``, in training, evaluation, quality-predictor training and inference over a folder of NIfTI files;
+several runs each, since the failures this guards against were races.
 
 Before the fix, the same runs printed the right error and then hung until killed (``num_workers`` 4: 3 runs of 3) or
 died with SIGABRT, "terminate called without an active exception" (``num_workers`` 0: 4 runs of 8): MONAI's
@@ -69,13 +69,30 @@ def truncated_volume(tmp_path_factory) -> tuple[Path, Path]:
     return root, bad
 
 
-def assert_exits_naming(args: list[str], bad: Path) -> None:
+@pytest.fixture(scope="module")
+def nifti_folder_with_truncated_volume(tmp_path_factory) -> tuple[Path, Path]:
+    """(folder, bad file): three real validation volumes as NIfTI, the second truncated."""
+    from metassl_monai.data import write_nifti_volumes
+
+    names = (REAL_ACDC / "val.list").read_text().split()[:3]
+    volumes = write_nifti_volumes(REAL_ACDC / "data", tmp_path_factory.mktemp("acdc_nifti") / "nii", names=names,
+                                  with_labels=False)
+    data = volumes[1].read_bytes()
+    volumes[1].write_bytes(data[: len(data) // 2])
+    return volumes[1].parent, volumes[1]
+
+
+def run_with_limit(args: list[str]) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
     try:
         proc = run_bundle(*args, subprocess=True, check=False, timeout=LIMIT)
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"the run did not exit within {LIMIT} s (killed):\n{(e.stderr or b'')[-3000:]!r}")
-    elapsed = time.monotonic() - start
+    return proc, time.monotonic() - start
+
+
+def assert_exits_naming(args: list[str], bad: Path) -> None:
+    proc, elapsed = run_with_limit(args)
     assert proc.returncode == 1, f"exit status {proc.returncode} (134 / -6: SIGABRT):\n{proc.stderr[-3000:]}"
     assert "terminate called" not in proc.stderr
     assert re.search(rf"OSError: cannot read HDF5 file {re.escape(str(bad))} \(truncated or not HDF5\?\)",
@@ -115,3 +132,20 @@ def test_quality_predictor_training_exits(truncated_slice, tmp_path, num_workers
             "--quality_snapshot_prob", "0", "--quality_num_workers", str(num_workers)]
     assert_exits_naming(args, bad)
     assert not list(tmp_path.rglob("*.pt"))
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_inference_over_a_folder_exits(nifti_folder_with_truncated_volume, tmp_path, run):
+    """The other volumes get their masks, then the run exits 1 with the summary naming the bad file."""
+    folder, bad = nifti_folder_with_truncated_volume
+    bundle = bundle_root("metassl_acdc")
+    out = tmp_path / "seg"
+    proc, elapsed = run_with_limit(["run", "--config_file", configs("metassl_acdc", "inference.json")[0],
+                                    "--bundle_root", str(bundle), "--dataset_dir", str(folder),
+                                    "--output_dir", str(out)])
+    assert proc.returncode == 1, f"exit status {proc.returncode}:\n{proc.stderr[-3000:]}"
+    assert "terminate called" not in proc.stderr and elapsed < LIMIT
+    assert re.search(rf"1 of 3 input\(s\) failed; .*\n  {re.escape(str(bad))}: OSError: cannot read 'image' file "
+                     rf"{re.escape(str(bad))} \(truncated or corrupt\?\)", proc.stderr), proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["failed_inputs.json"] + [v.name.replace(".nii.gz", "_seg.nii.gz") for v in folder.glob("*.nii.gz") if v != bad])

@@ -219,7 +219,9 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/losses/class_indices.py",  # issue 15: argmax over channels, fast on CPU
                 "scripts/engines/gpu_settings.py",  # issue 15: the configs' channels_last / cudnn_benchmark items
                 "scripts/transforms/discrete.py",  # issue 15: AsDiscreted with the fast channel argmax
-                "scripts/data/cache_dataset.py"}  # issue 16: a cache fill whose error stops its threads (no hang at exit)
+                "scripts/data/cache_dataset.py",  # issue 16: a cache fill whose error stops its threads (no hang at exit)
+                "scripts/atomic_files.py", "scripts/data/atomic_writer.py",  # issue 16: masks never half-written
+                "scripts/data/skip_failed.py", "scripts/handlers/failed_inputs.py"}  # issue 16: inference goes on, reports
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)
