@@ -1,8 +1,9 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 from .discrete import AsDiscrete, AsDiscreted
+from .input_error import INPUT_ERROR_STATUS, input_error
 from .io import LoadH5d, read_h5_dataset
 from .load_image import LoadImageNamingErrorsd
 from .validate import ValidateSegmentationInputd
 
-__all__ = ["AsDiscrete", "AsDiscreted", "LoadH5d", "LoadImageNamingErrorsd", "read_h5_dataset", "ValidateSegmentationInputd"]
+__all__ = ["AsDiscrete", "AsDiscreted", "INPUT_ERROR_STATUS", "input_error", "LoadH5d", "LoadImageNamingErrorsd", "read_h5_dataset", "ValidateSegmentationInputd"]

@@ -11,6 +11,8 @@ import os
 
 from monai.transforms import LoadImaged
 
+from .input_error import input_error
+
 __all__ = ["LoadImageNamingErrorsd"]
 
 
@@ -33,7 +35,7 @@ class LoadImageNamingErrorsd(LoadImaged):
         try:
             return super().__call__(data, reader)
         except Exception as e:
-            raise self._named_error(data, reader, e) from e
+            raise input_error(self._named_error(data, reader, e)) from e
 
     def _named_error(self, data, reader, error: Exception) -> Exception:
         d = dict(data)

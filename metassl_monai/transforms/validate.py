@@ -16,6 +16,8 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from monai.utils import ensure_tuple
 
+from .input_error import input_error
+
 __all__ = ["ValidateSegmentationInputd", "describe_source"]
 
 
@@ -83,6 +85,12 @@ class ValidateSegmentationInputd(MapTransform):
         self.channels = None if channels is None else int(channels)
 
     def __call__(self, data: Mapping[Hashable, object]) -> Mapping[Hashable, object]:
+        try:
+            return self._check(data)
+        except ValueError as e:  # served by MONAI Label: an HTTP 422 with this message (see input_error)
+            raise input_error(e) from e.__cause__
+
+    def _check(self, data: Mapping[Hashable, object]) -> Mapping[Hashable, object]:
         image_shape: tuple[tuple[int, ...], Hashable, str] | None = None
         for key in self.key_iterator(dict(data)):
             value = data[key]

@@ -221,7 +221,8 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/transforms/discrete.py",  # issue 15: AsDiscreted with the fast channel argmax
                 "scripts/data/cache_dataset.py",  # issue 16: a cache fill whose error stops its threads (no hang at exit)
                 "scripts/atomic_files.py", "scripts/data/atomic_writer.py",  # issue 16: masks never half-written
-                "scripts/data/skip_failed.py", "scripts/handlers/failed_inputs.py"}  # issue 16: inference goes on, reports
+                "scripts/data/skip_failed.py", "scripts/handlers/failed_inputs.py",
+                "scripts/transforms/input_error.py"}  # issue 16: MONAI Label answers a bad study with HTTP 422 + reason  # issue 16: inference goes on, reports
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)

@@ -272,3 +272,42 @@ def test_one_epoch_train_uses_unlabeled_studies_and_writes_the_model(served, ind
     source = nib.load(str(served["studies"] / "case4.nii.gz"))
     mask = _infer(served, name, "case4", tmp_path)
     assert mask.shape == source.shape
+
+
+def _multipart(files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of ``{field: (file name, content)}`` and its content type."""
+    boundary = "metassl-monai-boundary"
+    parts = []
+    for field, (name, content) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+                     "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+#: runs after the training tests of its family (file order): the corrupt study is removed from the datastore at the end
+@pytest.mark.parametrize("index", [0])
+def test_infer_on_a_corrupt_study_is_an_http_error_and_the_server_goes_on(served, index, tmp_path):
+    """Issue 16 part 1: a truncated study sent to /infer is an HTTP error whose body names the file and the reason;
+    the server keeps serving (the next /infer returns a mask)."""
+    server, name = served["server"], served["bundles"][index]
+    data = (served["studies"] / "case5.nii.gz").read_bytes()
+    body, content_type = _multipart({"file": ("corrupt.nii.gz", data[: len(data) // 2])})
+    req = urllib.request.Request(f"{server.url}/datastore/image?image=corrupt", data=body, method="PUT",
+                                 headers={"Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.status == 200
+    try:
+        url = f"{server.url}/infer/{name}?" + urllib.parse.urlencode({"image": "corrupt", "output": "image"})
+        req = urllib.request.Request(url, data=b"", method="POST", headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT)
+        detail = error.value.read().decode(errors="replace")
+        print(f"[monailabel] corrupt study: HTTP {error.value.code}: {detail[:2000]}", flush=True)
+        study = served["studies"] / "corrupt.nii.gz"
+        assert error.value.code == 422, (detail, server.log())
+        assert json.loads(detail) == {"detail": f"cannot read 'image' file {study} (truncated or corrupt?): EOFError: "
+                                                "Compressed file ended before the end-of-stream marker was reached"}
+        mask = _infer(served, name, "case5", tmp_path)  # the server goes on
+        assert mask.shape == nib.load(str(served["studies"] / "case5.nii.gz")).shape
+    finally:
+        server.request("DELETE", "/datastore/image", params={"id": "corrupt"})
