@@ -26,6 +26,7 @@ from torch import nn
 
 __all__ = [
     "RANK_ZERO_HANDLER_TYPES",
+    "all_gather_object",
     "require_item_per_rank",
     "average_buffers",
     "broadcast_state",
@@ -51,6 +52,15 @@ def get_rank() -> int:
 def get_world_size() -> int:
     """The number of processes (1 when not distributed)."""
     return dist.get_world_size() if is_distributed() else 1
+
+
+def all_gather_object(obj) -> list:
+    """``[obj of rank 0, obj of rank 1, ...]`` (``[obj]`` when not distributed). Collective: every rank calls it."""
+    if not is_distributed():
+        return [obj]
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def require_item_per_rank(dataset, what: str = "validation"):

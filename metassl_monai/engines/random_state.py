@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["randomizable_objects", "get_random_states", "set_random_states"]
+__all__ = ["randomizable_objects", "stateful_transforms", "get_random_states", "set_random_states", "with_every_rank",
+           "this_rank_part"]
 
 
 def randomizable_objects(*roots: Any) -> list[Any]:
@@ -22,6 +24,23 @@ def randomizable_objects(*roots: Any) -> list[Any]:
     included) reachable from ``roots`` through attributes, lists, tuples and dicts, in a stable order, each once.
     Datasets are searched through their ``transform`` only (not their data or cache).
     """
+    return _reachable(roots, lambda obj: isinstance(getattr(obj, "R", None), np.random.RandomState))
+
+
+def stateful_transforms(*roots: Any) -> list[Any]:
+    """
+    The MONAI transforms reachable from ``roots`` (as :func:`randomizable_objects`) that carry a state of their own
+    beyond their random state, i.e. define ``state_dict`` and ``load_state_dict`` (e.g. the swap pool of
+    :class:`metassl_monai.quality.RandMaskCorruptiond`), in a stable order, each once. Networks held by transforms
+    (``torch.nn.Module``) are not transforms and are not included.
+    """
+    from monai.transforms import Transform
+
+    return _reachable(roots, lambda obj: isinstance(obj, Transform) and callable(getattr(obj, "state_dict", None))
+                      and callable(getattr(obj, "load_state_dict", None)))
+
+
+def _reachable(roots: tuple, wanted) -> list[Any]:
     found: list[Any] = []
     seen: set[int] = set()
 
@@ -43,7 +62,7 @@ def randomizable_objects(*roots: Any) -> list[Any]:
             visit(getattr(obj, "transform", None), depth + 1)
             visit(getattr(obj, "dataset", None), depth + 1)  # Subset and other wrappers
             return
-        if isinstance(getattr(obj, "R", None), np.random.RandomState):
+        if wanted(obj):
             found.append(obj)
         attrs = getattr(obj, "__dict__", None)
         if attrs:
@@ -109,3 +128,43 @@ def set_random_states(states: dict, *roots: Any) -> None:
     random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
     for obj, state in zip(objects, states["objects"]):
         _set_numpy_state(state, obj.R)
+
+
+def with_every_rank(own: dict) -> dict:
+    """
+    What a checkpoint keeps of this process's resume state ``own`` (e.g. its stream positions and random states): ``own``
+    itself, the ``rank`` it belongs to and, with more than one process, ``rank_states`` -- every rank's ``own``,
+    gathered (index = rank), so that each process of a resumed multi-GPU run restores its own.
+
+    Collective with more than one process: every rank calls it at the same point (the bundles' multi-GPU configs
+    attach the checkpoint saver on every rank; only rank 0 writes the file).
+    """
+    from metassl_monai.distributed import all_gather_object, get_rank, get_world_size
+
+    state = {**own, "rank": get_rank()}
+    if get_world_size() > 1:
+        state["rank_states"] = all_gather_object(own)
+    return state
+
+
+def this_rank_part(saved: dict, logger: logging.Logger | None = None) -> dict | None:
+    """
+    The part of ``saved`` (from :func:`with_every_rank`) that belongs to this process: its entry of ``rank_states``
+    when the checkpoint was saved by as many processes as run now; otherwise ``saved``'s own part on the rank that
+    saved it (rank 0: a single process resuming a multi-GPU checkpoint continues as its rank 0), and None on the other
+    ranks, with a warning that they keep their own random states.
+    """
+    from metassl_monai.distributed import get_rank, get_world_size
+
+    rank, world = get_rank(), get_world_size()
+    every = saved.get("rank_states")
+    if every is not None and len(every) == world:
+        return every[rank]
+    if int(saved.get("rank", 0)) == rank:  # the saving rank's own part (rank 0 of any earlier run)
+        return saved
+    saved_by = len(every) if every is not None else 1
+    (logger or logging.getLogger(__name__)).warning(
+        f"the checkpoint's random states were saved by {saved_by} process(es), this run has {world}: rank {rank} "
+        "keeps its own random states (the resumed run is not identical to an uninterrupted one)."
+    )
+    return None

@@ -20,6 +20,7 @@ per-class Dice of a mask against the ground truth.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -378,6 +379,34 @@ class MaskCorruptor:
         """The masks of the swap pool, oldest first (stored as uint8 for up to 256 classes; not copied here)."""
         return [entry[0] for entry in self._pool]
 
+    def state_dict(self) -> dict:
+        """
+        What a resumed run needs to go on exactly as this corruptor would: the swap pool (``"pool"``: its masks,
+        oldest first) and the state of the generator used by calls without ``rng`` (``"rng"``, JSON text). Tensors and
+        strings only: loadable with ``torch.load(..., weights_only=True)``.
+        """
+        return {"pool": [torch.from_numpy(mask.copy()) for mask, _ in self._pool],
+                "rng": json.dumps(self._rng.bit_generator.state)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """
+        Restore :meth:`state_dict` (the pool is replaced, its fractions recomputed as :meth:`add_to_pool` does).
+
+        Raises:
+            KeyError: ``state`` misses ``"pool"`` or ``"rng"``.
+            ValueError: more pool masks than ``swap_pool_size``, or an invalid mask.
+        """
+        for key in ("pool", "rng"):
+            if key not in state:
+                raise KeyError(f"the mask corruptor state has no '{key}' (it has {sorted(state)}).")
+        if len(state["pool"]) > (self._pool.maxlen or 0):
+            raise ValueError(f"the saved swap pool holds {len(state['pool'])} masks, more than swap_pool_size="
+                             f"{self._pool.maxlen}: the corruptor was configured differently.")
+        self._pool.clear()
+        for mask in state["pool"]:
+            self.add_to_pool(np.asarray(mask))
+        self._rng.bit_generator.state = json.loads(state["rng"])
+
     def add_to_pool(self, mask: np.ndarray) -> None:
         """
         Append a copy of ``mask`` to the swap pool (the oldest mask is dropped when the pool is full).
@@ -542,6 +571,14 @@ class RandMaskCorruptiond(RandomizableTransform, MapTransform):
     @property
     def num_classes(self) -> int:
         return self.corruptor.num_classes
+
+    def state_dict(self) -> dict:
+        """The corruptor's swap pool and generator (see :meth:`MaskCorruptor.state_dict`); the seed of each call comes
+        from :attr:`R`, which :func:`metassl_monai.engines.get_random_states` saves."""
+        return self.corruptor.state_dict()
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.corruptor.load_state_dict(state)
 
     def randomize(self, data=None) -> None:
         """Draw the seed of this call's generator from :attr:`R`."""

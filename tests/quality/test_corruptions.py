@@ -322,6 +322,36 @@ def test_pool_fed_by_calls():
     assert frozen.pool == []
 
 
+def test_state_dict_restores_the_pool_and_generator_exactly(tmp_path):
+    """A corruptor restored from a (weights_only-saved) state goes on exactly as the original (issue 16 part 3)."""
+    original = MaskCorruptor(C, category_probs={"swap": 0.5, "single": 0.5}, ops=FAST_OPS, swap_pool_size=4, seed=3)
+    for i in range(6):  # the FIFO keeps masks 2..5
+        original(square_mask(lo=i, hi=i + 5))
+    torch.save(original.state_dict(), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert [tuple(m.shape) for m in state["pool"]] == [(16, 16)] * 4 and state["pool"][0].dtype == torch.uint8
+    restored = MaskCorruptor(C, category_probs={"swap": 0.5, "single": 0.5}, ops=FAST_OPS, swap_pool_size=4, seed=99)
+    restored.load_state_dict(state)
+    for a, b in zip(restored.pool, original.pool):
+        np.testing.assert_array_equal(a, b)
+    names_seen = set()
+    for i in range(8):  # no rng given: both draw from their own generator, restored too
+        (out_a, names_a), (out_b, names_b) = original(square_mask(lo=i, hi=i + 7)), restored(square_mask(lo=i, hi=i + 7))
+        assert names_a == names_b
+        np.testing.assert_array_equal(out_a, out_b)
+        names_seen.update(names_a)
+    assert "swap" in names_seen  # the pool was used
+
+
+def test_load_state_dict_errors():
+    corruptor = MaskCorruptor(C, swap_pool_size=1)
+    with pytest.raises(KeyError, match="the mask corruptor state has no 'rng'"):
+        corruptor.load_state_dict({"pool": []})
+    state = MaskCorruptor(C, swap_pool_size=2, swap_pool=[square_mask(), square_mask(lo=1)]).state_dict()
+    with pytest.raises(ValueError, match="holds 2 masks, more than swap_pool_size=1"):
+        corruptor.load_state_dict(state)
+
+
 @pytest.mark.parametrize("shape", [(16, 16), (12, 12, 6)])
 def test_default_sampler_outputs_are_valid_and_deterministic(shape):
     mask = two_class(shape)
