@@ -21,13 +21,15 @@ from torch.optim.optimizer import Optimizer
 from ignite.engine import Events
 from torch.utils.data import DataLoader
 
-from metassl_monai.engines.random_state import get_random_states, set_random_states
+from metassl_monai.engines.random_state import get_random_states, set_random_states, this_rank_part, with_every_rank
 from metassl_monai.engines.streams import ResumableStream
 from metassl_monai.frameworks.base import Framework
 from metassl_monai.lazy_floats import LazyFloats
 from metassl_monai.losses.branch import BranchLosses
 
 __all__ = ["SemiSupervisedTrainer"]
+
+_RESUME_KEYS = ("streams", "random_states", "rank", "rank_states")
 
 
 def _call(loss: nn.Module, pred: torch.Tensor, ref: torch.Tensor, target, image: torch.Tensor) -> torch.Tensor:
@@ -69,8 +71,10 @@ class SemiSupervisedTrainer(Trainer):
     weight and every random state (torch/CUDA/numpy/Python global RNGs and the random states of the datasets'
     transforms). After :meth:`load_state_dict` (e.g. by ``monai.handlers.CheckpointLoader``), the first batch
     request replays the streams to their saved positions and then restores the random states, so a run resumed
-    from a checkpoint continues exactly as the uninterrupted run would have. Random states are restored only on
-    the rank that saved them (rank 0 in multi-GPU runs; other ranks keep their own seeds). Together with the
+    from a checkpoint continues exactly as the uninterrupted run would have. In a multi-process run the checkpoint
+    holds every rank's stream positions and random states (``rank_states``, gathered when the saver runs: attach it
+    on every rank, only rank 0 writes) and each rank restores its own; resumed with a different number of
+    processes, rank 0 restores rank 0's and the others keep their own seeds (with a warning). Together with the
     framework, optimizer, LR scheduler and the consistency losses (adaptive thresholds) in the checkpoint, this is
     everything the run needs.
 
@@ -237,24 +241,24 @@ class SemiSupervisedTrainer(Trainer):
     def state_dict(self):
         """
         Ignite's engine state plus what an exact resume needs: ``consistency_weight``, ``streams`` (the position of
-        each :class:`~metassl_monai.engines.streams.ResumableStream`), ``random_states`` and the ``rank`` they
-        belong to. Only tensors and plain Python values: loadable with ``torch.load(..., weights_only=True)``.
+        each :class:`~metassl_monai.engines.streams.ResumableStream`), ``random_states``, the ``rank`` they
+        belong to and, with several processes, ``rank_states`` (every rank's streams and random states: collective,
+        every rank calls this at the same point). Only tensors and plain Python values: loadable with
+        ``torch.load(..., weights_only=True)``.
         """
-        from metassl_monai.distributed import get_rank
-
         state = super().state_dict()
         state["consistency_weight"] = float(getattr(self.state, "consistency_weight", 0.0) or 0.0)
         if self._pending_resume:  # loaded but no batch read since (e.g. a finished run resumed): keep what was loaded
             pending = self._pending_resume
-            state.update({k: pending[k] for k in ("streams", "random_states", "rank") if k in pending})
+            state.update({k: pending[k] for k in _RESUME_KEYS if k in pending})
             return state
-        state["streams"] = {
+        streams = {
             name: stream.state_dict()
             for name, stream in (("labeled", self.data_loader), ("unlabeled", self.unlabeled_data_loader))
             if isinstance(stream, ResumableStream)
         }
-        state["random_states"] = get_random_states(*self._random_state_roots())
-        state["rank"] = get_rank()
+        state.update(with_every_rank({"streams": streams,
+                                      "random_states": get_random_states(*self._random_state_roots())}))
         return state
 
     def load_state_dict(self, state_dict) -> None:
@@ -264,7 +268,7 @@ class SemiSupervisedTrainer(Trainer):
         iteration counters only.
         """
         state = dict(state_dict)
-        extra = {k: state.pop(k) for k in ("consistency_weight", "streams", "random_states", "rank") if k in state}
+        extra = {k: state.pop(k) for k in ("consistency_weight", *_RESUME_KEYS) if k in state}
         super().load_state_dict(state)
         if "consistency_weight" in extra:
             self.state.consistency_weight = float(extra["consistency_weight"])
@@ -275,12 +279,11 @@ class SemiSupervisedTrainer(Trainer):
         pending, self._pending_resume = self._pending_resume, None
         if not pending:
             return
-        from metassl_monai.distributed import get_rank
-
+        own = this_rank_part(pending, self.logger) if "random_states" in pending else None
         for name, stream in (("labeled", self.data_loader), ("unlabeled", self.unlabeled_data_loader)):
             if not isinstance(stream, ResumableStream):
                 continue
-            saved = pending.get("streams", {}).get(name)
+            saved = (own or pending).get("streams", {}).get(name)
             if saved is None:
                 self.logger.warning(f"the checkpoint has no position of the {name} stream: it restarts a pass.")
                 continue
@@ -291,11 +294,8 @@ class SemiSupervisedTrainer(Trainer):
                 )
             stream.load_state_dict(saved)
             stream.prepare()
-        if "random_states" in pending:
-            if pending.get("rank", 0) == get_rank():
-                set_random_states(pending["random_states"], *self._random_state_roots())
-            else:
-                self.logger.info("random states were saved by another rank: this rank keeps its own seeds.")
+        if own is not None:
+            set_random_states(own["random_states"], *self._random_state_roots())
 
     @property
     def consistency_losses(self) -> nn.ModuleList | None:

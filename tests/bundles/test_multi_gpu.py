@@ -121,6 +121,73 @@ def test_two_processes_end_identical(case, request, tmp_path):
     assert "rank 1" not in proc.stdout
 
 
+# each rank's final random states (global ones and its pipeline's transforms), beside RANK_DUMP's weights
+RANDOM_DUMP = {
+    "finalize": [
+        "$torch.save({'framework': @framework.state_dict(), "
+        "'consistency': @train#branch_losses.unlabeled.state_dict(), "
+        "'random_states': metassl_monai.engines.get_random_states(@train#dataloader, @train#unlabeled_dataloader), "
+        "'iteration': @train#trainer.state.iteration}, "
+        "@output_dir + '/rank' + str(dist.get_rank()) + '.pt')",
+        "$dist.is_initialized() and dist.destroy_process_group()",
+    ]
+}
+KILL_AT_7 = {  # every rank SIGKILLs itself at the end of iteration 7 (after the checkpoint of iteration 6)
+    "training": [
+        "$import signal",
+        "$@train#checkpoint_saver.attach(@train#trainer)",
+        "$@train#trainer.add_event_handler(ignite.engine.Events.ITERATION_COMPLETED(once=7), "
+        "lambda e: os.kill(os.getpid(), signal.SIGKILL))",
+        "$@train#trainer.run()",
+    ]
+}
+
+
+def _rank_tensors(obj, prefix: str = "") -> dict:
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    if isinstance(obj, dict):
+        return {k: v for key, value in obj.items() for k, v in _rank_tensors(value, f"{prefix}/{key}").items()}
+    if isinstance(obj, (list, tuple)):
+        return {k: v for i, value in enumerate(obj) for k, v in _rank_tensors(value, f"{prefix}/{i}").items()}
+    return {prefix: torch.tensor(obj, dtype=torch.float64)} if isinstance(obj, (int, float)) else {}
+
+
+@pytest.mark.slow
+def test_two_processes_killed_and_resumed_end_as_an_uninterrupted_run(acdc, tmp_path):
+    """Issue 16 part 4: both ranks killed at iteration 7 and resumed from the checkpoint of iteration 6 end with the
+    weights, thresholds and random states of an uninterrupted two-process run, rank by rank (before, rank 1 restarted
+    from its initial seeds: its augmentations and so the shared weights differed)."""
+    configs = BUNDLES / "metassl_acdc" / "configs"
+    (tmp_path / "dump.json").write_text(json.dumps(RANDOM_DUMP))
+    (tmp_path / "kill.json").write_text(json.dumps(KILL_AT_7))
+
+    def train(out: Path, *extra_configs: Path, resume: bool = False, check: bool = True):
+        files = [configs / "train.json", configs / "train_cpu.json", configs / "multi_gpu_train.json", *extra_configs]
+        return run_module("torch.distributed.run", *TORCHRUN, "run", "training", "--config_file", config_list(files),
+                          "--bundle_root", str(BUNDLES / "metassl_acdc"), "--dataset_dir", str(acdc),
+                          "--output_dir", str(out), *ACDC_TINY, "--num_iterations", "12", "--val_interval", "3",
+                          *(["--resume", "true"] if resume else []), subprocess=True, cwd=REPO, check=check)
+
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    train(reference, tmp_path / "dump.json")
+    killed = train(resumed, tmp_path / "kill.json", check=False)
+    assert killed.returncode != 0 and not (resumed / "rank0.pt").exists(), killed.stderr[-3000:]
+    assert sorted(p.name for p in resumed.glob("checkpoint_*.pt")) == ["checkpoint_epoch=2.pt"]
+    saved = torch.load(resumed / "checkpoint_epoch=2.pt", map_location="cpu", weights_only=True)["trainer"]
+    assert [s["streams"].keys() for s in saved["rank_states"]] == [{"labeled", "unlabeled"}] * 2
+    assert not torch.equal(saved["rank_states"][0]["random_states"]["torch"],
+                           saved["rank_states"][1]["random_states"]["torch"]), "each rank's own states are saved"
+    train(resumed, tmp_path / "dump.json", resume=True)
+
+    for rank in (0, 1):
+        a = _rank_tensors(torch.load(reference / f"rank{rank}.pt", weights_only=True))
+        b = _rank_tensors(torch.load(resumed / f"rank{rank}.pt", weights_only=True))
+        assert a.keys() == b.keys() and "/iteration" in a and any(k.startswith("/random_states/objects") for k in a)
+        differing = [k for k in a if not torch.allclose(a[k].double(), b[k].double(), atol=1e-6, rtol=0)]
+        assert not differing, f"rank {rank} of the resumed run differs from the uninterrupted one in {differing[:8]}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle", ["metassl_acdc", "qgssl_acdc"])
 def test_sharded_evaluation_gives_the_single_process_metrics(bundle, acdc, tmp_path):

@@ -81,3 +81,60 @@ def test_missing_key_is_named():
     del states["numpy"]
     with pytest.raises(KeyError, match="random states have no 'numpy'"):
         set_random_states(states)
+
+
+def _as_rank(monkeypatch, rank: int, world: int) -> None:
+    import metassl_monai.distributed as distributed
+
+    monkeypatch.setattr(distributed, "get_rank", lambda: rank)
+    monkeypatch.setattr(distributed, "get_world_size", lambda: world)
+
+
+def test_one_process_saves_its_own_part_only():
+    from metassl_monai.engines.random_state import with_every_rank
+
+    assert with_every_rank({"streams": 1}) == {"streams": 1, "rank": 0}
+
+
+def test_several_processes_save_every_rank_part(monkeypatch):
+    import metassl_monai.distributed as distributed
+    from metassl_monai.engines.random_state import with_every_rank
+
+    _as_rank(monkeypatch, 1, 2)
+    monkeypatch.setattr(distributed, "all_gather_object", lambda own: [{"streams": "of rank 0"}, own])
+    assert with_every_rank({"streams": "of rank 1"}) == {
+        "streams": "of rank 1", "rank": 1, "rank_states": [{"streams": "of rank 0"}, {"streams": "of rank 1"}]}
+
+
+SAVED_BY_TWO = {"streams": "r0", "rank": 0, "rank_states": [{"streams": "r0"}, {"streams": "r1"}]}
+SAVED_BY_ONE = {"streams": "r0", "rank": 0}
+
+
+@pytest.mark.parametrize("saved, rank, world, expected", [
+    (SAVED_BY_TWO, 0, 2, {"streams": "r0"}),  # each rank of the same number of processes gets its own part
+    (SAVED_BY_TWO, 1, 2, {"streams": "r1"}),
+    (SAVED_BY_TWO, 0, 1, SAVED_BY_TWO),  # one process continues as rank 0
+    (SAVED_BY_ONE, 0, 1, SAVED_BY_ONE),
+    (SAVED_BY_ONE, 0, 2, SAVED_BY_ONE),  # a single-process (or older multi-GPU) checkpoint: rank 0 continues ...
+    (SAVED_BY_ONE, 1, 2, None),  # ... the others keep their own states
+    (SAVED_BY_TWO, 2, 3, None),  # more processes than saved it
+])
+def test_each_rank_restores_its_own_part(monkeypatch, caplog, saved, rank, world, expected):
+    from metassl_monai.engines.random_state import this_rank_part
+
+    _as_rank(monkeypatch, rank, world)
+    with caplog.at_level("WARNING"):
+        assert this_rank_part(saved) == expected
+    warned = [r.getMessage() for r in caplog.records if "keeps its own random states" in r.getMessage()]
+    if expected is None:
+        assert warned == [f"the checkpoint's random states were saved by {len(saved.get('rank_states', [1]))} "
+                          f"process(es), this run has {world}: rank {rank} keeps its own random states (the resumed "
+                          "run is not identical to an uninterrupted one)."]
+    else:
+        assert warned == []
+
+
+def test_all_gather_object_without_processes_is_the_object_alone():
+    from metassl_monai.distributed import all_gather_object
+
+    assert all_gather_object({"a": 1}) == [{"a": 1}]
