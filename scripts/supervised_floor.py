@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Issue 17: what separates the bundle's supervised-only ACDC model from the published floor, one factor at a time,
+on the validation patients only. Each experiment is a real ``python -m monai.bundle run training`` of metassl_acdc
+with ``framework=supervised`` (train.json + train_cpu.json + the experiment's overrides), then ``evaluating`` of
+its best-validation ``model.pt`` (per-class Dice, HD95 at native resolution, 3D per volume).
+
+    python scripts/supervised_floor.py run DATASET_DIR OUT NAME [NAME ...]   # sequentially, alone on the machine
+    python scripts/supervised_floor.py report OUT [--plot PNG] [--names A,B]  # markdown table (+ the curves)
+    python scripts/supervised_floor.py list                                  # the experiments and what they change
+
+A run killed before its end continues from its last checkpoint when the same command is repeated (``--resume
+true``); its wall time is the sum of its pieces (``train_seconds.txt``). Finished and evaluated runs are skipped.
+Progress: ``tail -f OUT/NAME.log``; one line per validation is printed here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fire
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "metassl_acdc"
+SUPERVISED = ["--framework", "@frameworks#supervised", "--ssl_loss", "@ssl_losses#none"]
+# MONAI's BasicUNet: a full-resolution first block (MONAI's UNet strides its first convolution), SSL4MIS's widths
+BASIC_UNET = {"_target_": "BasicUNet", "spatial_dims": 2, "in_channels": 1, "out_channels": "@num_classes",
+              "features": [16, 32, 64, 128, 256, 16], "norm": "batch", "dropout": 0.1}
+
+# name: (factor it changes, overrides of train.json + train_cpu.json)
+EXPERIMENTS: dict[str, tuple[str, dict]] = {
+    "unet128": ("the CPU setting before issue 17: MONAI UNet, 128², batch 6", {}),
+    "basicunet128": ("network: MONAI BasicUNet (full-resolution first block)", {"network_def": BASIC_UNET}),
+    "unet256": ("resolution 256² (SSL4MIS's zoom)", {"patch_size": [256, 256]}),
+    "basicunet256": ("network + resolution", {"network_def": BASIC_UNET, "patch_size": [256, 256]}),
+    "basicunet128_b12": ("network + batch 12", {"network_def": BASIC_UNET, "batch_size": 12}),
+}
+ITERATIONS = 3000
+VAL_INTERVAL = 250
+_VAL = re.compile(r"Epoch\[(\d+)\] Metrics -- val_mean_dice: ([0-9.]+)")
+
+
+def _configs(out: Path, name: str, extra: list[str]) -> str:
+    """train.json, train_cpu.json, ``extra`` bundle configs, then the experiment's overrides (last: evaluate.json
+    sets the shipped model's patch size, the experiment's own wins)."""
+    path = out / f"{name}.overrides.json"
+    path.write_text(json.dumps(EXPERIMENTS[name][1], indent=1))
+    files = [BUNDLE / "configs" / f for f in ("train.json", "train_cpu.json", *extra)] + [path]
+    return "[" + ",".join(f"'{f}'" for f in files) + "]"
+
+
+def curve(log: Path, val_interval: int = VAL_INTERVAL) -> list[tuple[int, float]]:
+    """(iteration, validation mean Dice) pairs of a training log (StatsHandler's epoch lines)."""
+    if not log.exists():
+        return []
+    points = {int(m.group(1)) * val_interval: float(m.group(2)) for m in _VAL.finditer(log.read_text())}
+    return sorted(points.items())
+
+
+def _train(dataset_dir: str, out: Path, name: str, iterations: int) -> bool:
+    run_dir = out / name
+    if (run_dir / "checkpoint_final.pt").exists():
+        return True
+    resume = ["--resume", "true"] if list(run_dir.glob("checkpoint_*.pt")) else []
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", _configs(out, name, []),
+           "--bundle_root", str(BUNDLE), "--dataset_dir", dataset_dir, "--output_dir", str(run_dir), *SUPERVISED,
+           "--num_iterations", str(iterations), "--val_interval", str(VAL_INTERVAL), *resume]
+    log = out / f"{name}.log"
+    print(f"[{name}] training {time.strftime('%H:%M:%S')} {' '.join(resume)}: {' '.join(cmd[1:])}", flush=True)
+    start, seen = time.time(), len(curve(log))
+    with open(log, "a") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            time.sleep(10)
+            points = curve(log)
+            for it, dice in points[seen:]:
+                print(f"[{name}] iteration {it}/{iterations}: val Dice {dice:.4f} "
+                      f"({time.time() - start:.0f} s)", flush=True)
+            seen = len(points)
+    seconds = time.time() - start + float((run_dir / "train_seconds.txt").read_text() or 0
+                                          if (run_dir / "train_seconds.txt").exists() else 0)
+    (run_dir / "train_seconds.txt").write_text(f"{seconds:.0f}")
+    if proc.returncode != 0:
+        print(f"[{name}] training failed ({proc.returncode}): see {log}", flush=True)
+    return (run_dir / "checkpoint_final.pt").exists()
+
+
+def _evaluate(dataset_dir: str, out: Path, name: str) -> None:
+    run_dir = out / name
+    if (run_dir / "eval" / "metrics.json").exists():
+        return
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
+           _configs(out, name, ["evaluate.json"]), "--bundle_root", str(BUNDLE), "--dataset_dir", dataset_dir,
+           "--output_dir", str(run_dir / "eval"), "--ckpt_path", str(run_dir / "model.pt")]
+    with open(out / f"{name}.eval.log", "w") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    print(f"[{name}] evaluated: mean Dice {metrics['mean_dice']:.4f}", flush=True)
+
+
+def run(dataset_dir: str, out: str, *names: str, iterations: int = ITERATIONS) -> None:
+    """Train (or continue) and evaluate the named experiments one after the other."""
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown or not names:
+        raise SystemExit(f"unknown or no experiments {unknown}: choose from {sorted(EXPERIMENTS)}")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if _train(dataset_dir, out_dir, name, iterations):
+            _evaluate(dataset_dir, out_dir, name)
+
+
+def report(out: str, plot: str | None = None, names: str | None = None) -> None:
+    """The markdown table of the evaluated experiments (and a PNG of their validation curves with ``plot``)."""
+    out_dir = Path(out)
+    chosen = names.split(",") if isinstance(names, str) else list(names or EXPERIMENTS)
+    rows = ["| experiment | what changes | best val Dice (iteration) | last val Dice | RV | MYO | LV | HD95 | "
+            "train wall time |", "|---|---|---|---|---|---|---|---|---|"]
+    curves = {}
+    for name in chosen:
+        metrics_file = out_dir / name / "eval" / "metrics.json"
+        points = curve(out_dir / f"{name}.log")
+        if not points:
+            continue
+        curves[name] = points
+        best_it, best = max(points, key=lambda p: p[1])
+        seconds = (out_dir / name / "train_seconds.txt")
+        wall = f"{int(seconds.read_text()) / 60:.0f} min" if seconds.exists() else "running"
+        if metrics_file.exists():
+            m = json.loads(metrics_file.read_text())
+            per_class = m.get("mean_dice_per_class", {})
+            cls = [f"{per_class.get(c, float('nan')):.3f}" for c in ("RV", "MYO", "LV")]
+            hd = f"{m.get('hd95', float('nan')):.1f}"
+        else:
+            cls, hd = ["—"] * 3, "—"
+        rows.append(f"| `{name}` | {EXPERIMENTS[name][0]} | {best:.3f} ({best_it}) | {points[-1][1]:.3f} | "
+                    + " | ".join(cls) + f" | {hd} | {wall} |")
+    table = "\n".join(rows)
+    if plot and curves:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for name, points in curves.items():
+            ax.plot(*zip(*points), marker="o", ms=3, label=name)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("validation mean Dice (RV, MYO, LV)")
+        ax.set_title("ACDC, supervised only, 7 labeled patients (CPU)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+    print(table)
+
+
+def list_experiments() -> None:
+    for name, (factor, overrides) in EXPERIMENTS.items():
+        print(f"{name:20s} {factor}: {json.dumps(overrides)}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    fire.Fire({"run": run, "report": report, "list": list_experiments})
