@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLES = REPO / "bundles"
@@ -207,3 +208,17 @@ def run_bundle(*args: str | Path, **kwargs) -> _subprocess.CompletedProcess:
 def run_cli(*args: str | Path, **kwargs) -> _subprocess.CompletedProcess:
     """``python -m metassl_monai ARGS``, the package's command line."""
     return run_module("metassl_monai", *args, **kwargs)
+
+
+def tensors(obj, prefix: str = "", numbers: bool = False) -> dict:
+    """Every tensor in a (nested) checkpoint, by path (``/key/0/...``); with ``numbers``, ints and floats too (as
+    float64 tensors: e.g. Python's random state, the iteration)."""
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return {prefix: torch.tensor(obj, dtype=torch.float64)} if numbers and isinstance(obj, (int, float)) else {}
+    return {k: v for key, value in items for k, v in tensors(value, f"{prefix}/{key}", numbers).items()}

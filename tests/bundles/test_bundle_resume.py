@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from bundle_runner import ACDC_TINY, SUBPROCESS_ENV, run_bundle, training_args
+from bundle_runner import ACDC_TINY, SUBPROCESS_ENV, run_bundle, tensors, training_args
 
 from metassl_monai.data import write_uamt_la_dataset
 
@@ -63,20 +63,6 @@ def slow(tmp: Path, seconds: float) -> str:
     return training_calls(tmp, "slow", ["$import time", *ATTACH,
         f"$@train#trainer.add_event_handler(ignite.engine.Events.ITERATION_COMPLETED, lambda e: time.sleep({seconds}))",
         "$@train#trainer.run()"])
-
-
-def tensors(obj, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Every tensor in a (nested) checkpoint, by path."""
-    found = {}
-    if isinstance(obj, torch.Tensor):
-        found[prefix] = obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            found.update(tensors(v, f"{prefix}/{k}"))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            found.update(tensors(v, f"{prefix}/{i}"))
-    return found
 
 
 def assert_same_run(reference: Path, resumed: Path) -> dict:

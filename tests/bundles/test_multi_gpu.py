@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from bundle_runner import ACDC_TINY, BUNDLES, REPO, config_list, run_bundle, run_module
+from bundle_runner import ACDC_TINY, BUNDLES, REPO, config_list, run_bundle, run_module, tensors
 
 from metassl_monai.data import make_acdc_like_dataset
 
@@ -143,16 +143,6 @@ KILL_AT_7 = {  # every rank SIGKILLs itself at the end of iteration 7 (after the
 }
 
 
-def _rank_tensors(obj, prefix: str = "") -> dict:
-    if isinstance(obj, torch.Tensor):
-        return {prefix: obj}
-    if isinstance(obj, dict):
-        return {k: v for key, value in obj.items() for k, v in _rank_tensors(value, f"{prefix}/{key}").items()}
-    if isinstance(obj, (list, tuple)):
-        return {k: v for i, value in enumerate(obj) for k, v in _rank_tensors(value, f"{prefix}/{i}").items()}
-    return {prefix: torch.tensor(obj, dtype=torch.float64)} if isinstance(obj, (int, float)) else {}
-
-
 @pytest.mark.slow
 def test_two_processes_killed_and_resumed_end_as_an_uninterrupted_run(acdc, tmp_path):
     """Issue 16 part 4: both ranks killed at iteration 7 and resumed from the checkpoint of iteration 6 end with the
@@ -181,8 +171,8 @@ def test_two_processes_killed_and_resumed_end_as_an_uninterrupted_run(acdc, tmp_
     train(resumed, tmp_path / "dump.json", resume=True)
 
     for rank in (0, 1):
-        a = _rank_tensors(torch.load(reference / f"rank{rank}.pt", weights_only=True))
-        b = _rank_tensors(torch.load(resumed / f"rank{rank}.pt", weights_only=True))
+        a = tensors(torch.load(reference / f"rank{rank}.pt", weights_only=True), numbers=True)
+        b = tensors(torch.load(resumed / f"rank{rank}.pt", weights_only=True), numbers=True)
         assert a.keys() == b.keys() and "/iteration" in a and any(k.startswith("/random_states/objects") for k in a)
         differing = [k for k in a if not torch.allclose(a[k].double(), b[k].double(), atol=1e-6, rtol=0)]
         assert not differing, f"rank {rank} of the resumed run differs from the uninterrupted one in {differing[:8]}"

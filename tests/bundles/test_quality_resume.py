@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import pytest
 import torch
-from bundle_runner import bundle_root, config_list, configs, run_bundle
+from bundle_runner import bundle_root, config_list, configs, run_bundle, tensors
 
 pytestmark = pytest.mark.slow
 
@@ -62,19 +62,6 @@ def kill_at(tmp: Path, iteration: int) -> str:
         "lambda e: os.kill(os.getpid(), signal.SIGKILL))",
         "$@quality#trainer.run()"]}))
     return str(path)
-
-
-def tensors(obj, prefix: str = "") -> dict[str, torch.Tensor]:
-    found = {}
-    if isinstance(obj, torch.Tensor):
-        found[prefix] = obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            found.update(tensors(v, f"{prefix}/{k}"))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            found.update(tensors(v, f"{prefix}/{i}"))
-    return found
 
 
 def assert_same_run(reference: Path, resumed: Path) -> dict:
