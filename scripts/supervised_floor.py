@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fire
@@ -33,17 +34,52 @@ SUPERVISED = ["--framework", "@frameworks#supervised", "--ssl_loss", "@ssl_losse
 # MONAI's BasicUNet: a full-resolution first block (MONAI's UNet strides its first convolution), SSL4MIS's widths
 BASIC_UNET = {"_target_": "BasicUNet", "spatial_dims": 2, "in_channels": 1, "out_channels": "@num_classes",
               "features": [16, 32, 64, 128, 256, 16], "norm": "batch", "dropout": 0.1}
+# SSL4MIS's own U-Net: BasicUNet's layout with its encoder dropout 0.05..0.5 by depth and no decoder dropout
+SSL4MIS_UNET = {"_target_": "metassl_monai.networks.SSL4MISUNet", "spatial_dims": 2, "in_channels": 1,
+                "out_channels": "@num_classes"}
 
-# name: (factor it changes, overrides of train.json + train_cpu.json)
-EXPERIMENTS: dict[str, tuple[str, dict]] = {
-    "unet128": ("the CPU setting before issue 17: MONAI UNet, 128², batch 6", {}),
-    "basicunet128": ("network: MONAI BasicUNet (full-resolution first block)", {"network_def": BASIC_UNET}),
-    "unet256": ("resolution 256² (SSL4MIS's zoom)", {"patch_size": [256, 256]}),
-    "basicunet256": ("network + resolution", {"network_def": BASIC_UNET, "patch_size": [256, 256]}),
-    "basicunet128_b12": ("network + batch 12", {"network_def": BASIC_UNET, "batch_size": 12}),
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One factor experiment: what it changes, its overrides of train.json + train_cpu.json, its schedule."""
+
+    factor: str
+    overrides: dict = field(default_factory=dict)
+    iterations: int = 3000
+    labeled_patients: int = 7
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "unet128": Experiment("the CPU setting before issue 17: MONAI UNet, 128², batch 6"),
+    "basicunet128": Experiment("network: MONAI BasicUNet (full-resolution first block)", {"network_def": BASIC_UNET}),
+    "unet256": Experiment("resolution 256² (SSL4MIS's zoom)", {"patch_size": [256, 256]}),
+    "basicunet256": Experiment("network + resolution 256²", {"network_def": BASIC_UNET, "patch_size": [256, 256]}),
+    "basicunet128_b12": Experiment("network + batch 12", {"network_def": BASIC_UNET, "batch_size": 12}),
+    "ssl4misunet128": Experiment("network: SSL4MIS's U-Net (dropout 0.05..0.5 by depth)", {"network_def": SSL4MIS_UNET}),
+    "basicunet128_1500": Experiment("BasicUNet, 1 500 iterations", {"network_def": BASIC_UNET}, iterations=1500),
+    "basicunet256_1500": Experiment("BasicUNet at 256², 1 500 iterations",
+                                    {"network_def": BASIC_UNET, "patch_size": [256, 256]}, iterations=1500),
+    "basicunet128_6000": Experiment("BasicUNet, 6 000 iterations", {"network_def": BASIC_UNET}, iterations=6000),
+    "basicunet128_3labeled": Experiment("BasicUNet, 3 labeled patients (68 slices)", {"network_def": BASIC_UNET},
+                                        labeled_patients=3),
 }
-ITERATIONS = 3000
 VAL_INTERVAL = 250
+# Evaluation protocols of ``evaluate``: overrides of evaluate.json and the folder (in the run directory) written to.
+# "native" is the bundle's: the volume resized in-plane to the patch size (linear), softmax probabilities mapped back to
+# native size (linear), then argmax. "ssl4mis" is SSL4MIS's ``test_single_volume``: each slice zoomed with nearest
+# neighbour, argmax at the patch size, the label map zoomed back with nearest neighbour.
+PROTOCOLS: dict[str, tuple[dict, str]] = {
+    "native": ({}, "eval"),
+    "ssl4mis": ({
+        "validate#transforms#0#mode": "nearest",
+        "argmax_at_patch_size": {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+        "validate#invert_spatial#0#nearest_interp": True,
+        "validate#discretize#argmax": [False, False],
+        "validate#postprocessing#transforms":
+            "$[@validate#activation, @argmax_at_patch_size] + @validate#invert_spatial + [@validate#discretize]",
+    }, "eval_ssl4mis"),
+}
 _VAL = re.compile(r"Epoch\[(\d+)\] Metrics -- val_mean_dice: ([0-9.]+)")
 
 
@@ -51,8 +87,9 @@ def _configs(out: Path, name: str, extra: list[str]) -> str:
     """train.json, train_cpu.json, ``extra`` bundle configs, then the experiment's overrides (last: evaluate.json
     sets the shipped model's patch size, the experiment's own wins)."""
     path = out / f"{name}.overrides.json"
-    path.write_text(json.dumps(EXPERIMENTS[name][1], indent=1))
-    files = [BUNDLE / "configs" / f for f in ("train.json", "train_cpu.json", *extra)] + [path]
+    path.write_text(json.dumps(EXPERIMENTS[name].overrides, indent=1))
+    files = [f if isinstance(f, Path) else BUNDLE / "configs" / f for f in ("train.json", "train_cpu.json", *extra)]
+    files.append(path)
     return "[" + ",".join(f"'{f}'" for f in files) + "]"
 
 
@@ -64,14 +101,16 @@ def curve(log: Path, val_interval: int = VAL_INTERVAL) -> list[tuple[int, float]
     return sorted(points.items())
 
 
-def _train(dataset_dir: str, out: Path, name: str, iterations: int) -> bool:
+def _train(dataset_dir: str, out: Path, name: str) -> bool:
+    experiment = EXPERIMENTS[name]
+    iterations = experiment.iterations
     run_dir = out / name
     if (run_dir / "checkpoint_final.pt").exists():
         return True
     resume = ["--resume", "true"] if list(run_dir.glob("checkpoint_*.pt")) else []
     cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", _configs(out, name, []),
            "--bundle_root", str(BUNDLE), "--dataset_dir", dataset_dir, "--output_dir", str(run_dir), *SUPERVISED,
-           "--num_iterations", str(iterations), "--val_interval", str(VAL_INTERVAL), *resume]
+           "--num_iterations", str(iterations), "--labeled_patients", str(experiment.labeled_patients), "--val_interval", str(VAL_INTERVAL), *resume]
     log = out / f"{name}.log"
     print(f"[{name}] training {time.strftime('%H:%M:%S')} {' '.join(resume)}: {' '.join(cmd[1:])}", flush=True)
     start, seen = time.time(), len(curve(log))
@@ -92,20 +131,35 @@ def _train(dataset_dir: str, out: Path, name: str, iterations: int) -> bool:
     return (run_dir / "checkpoint_final.pt").exists()
 
 
-def _evaluate(dataset_dir: str, out: Path, name: str) -> None:
+def _evaluate(dataset_dir: str, out: Path, name: str, protocol: str = "native") -> None:
+    overrides, folder = PROTOCOLS[protocol]
     run_dir = out / name
-    if (run_dir / "eval" / "metrics.json").exists():
+    if (run_dir / folder / "metrics.json").exists():
         return
+    extra: list = ["evaluate.json"]
+    if overrides:
+        extra.append(out / f"protocol_{protocol}.json")
+        extra[-1].write_text(json.dumps(overrides, indent=1))
     cmd = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
-           _configs(out, name, ["evaluate.json"]), "--bundle_root", str(BUNDLE), "--dataset_dir", dataset_dir,
-           "--output_dir", str(run_dir / "eval"), "--ckpt_path", str(run_dir / "model.pt")]
-    with open(out / f"{name}.eval.log", "w") as f:
+           _configs(out, name, extra), "--bundle_root", str(BUNDLE), "--dataset_dir", dataset_dir,
+           "--output_dir", str(run_dir / folder), "--ckpt_path", str(run_dir / "model.pt")]
+    with open(out / f"{name}.{folder}.log", "w") as f:
         subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
-    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
-    print(f"[{name}] evaluated: mean Dice {metrics['mean_dice']:.4f}", flush=True)
+    metrics = json.loads((run_dir / folder / "metrics.json").read_text())
+    print(f"[{name}] evaluated ({protocol} protocol): mean Dice {metrics['mean_dice']:.4f}", flush=True)
 
 
-def run(dataset_dir: str, out: str, *names: str, iterations: int = ITERATIONS) -> None:
+def evaluate(dataset_dir: str, out: str, *names: str, protocol: str = "ssl4mis") -> None:
+    """Evaluate trained experiments' best-validation models with another protocol (``PROTOCOLS``)."""
+    if protocol not in PROTOCOLS:
+        raise SystemExit(f"unknown protocol {protocol!r}: choose from {sorted(PROTOCOLS)}")
+    for name in names:
+        if not (Path(out) / name / "model.pt").exists():
+            raise SystemExit(f"{Path(out) / name / 'model.pt'} does not exist: train {name} first (run)")
+        _evaluate(dataset_dir, Path(out), name, protocol)
+
+
+def run(dataset_dir: str, out: str, *names: str) -> None:
     """Train (or continue) and evaluate the named experiments one after the other."""
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or not names:
@@ -113,7 +167,7 @@ def run(dataset_dir: str, out: str, *names: str, iterations: int = ITERATIONS) -
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
-        if _train(dataset_dir, out_dir, name, iterations):
+        if _train(dataset_dir, out_dir, name):
             _evaluate(dataset_dir, out_dir, name)
 
 
@@ -121,8 +175,8 @@ def report(out: str, plot: str | None = None, names: str | None = None) -> None:
     """The markdown table of the evaluated experiments (and a PNG of their validation curves with ``plot``)."""
     out_dir = Path(out)
     chosen = names.split(",") if isinstance(names, str) else list(names or EXPERIMENTS)
-    rows = ["| experiment | what changes | best val Dice (iteration) | last val Dice | RV | MYO | LV | HD95 | "
-            "train wall time |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| experiment | what changes | labeled patients | iterations | best val Dice (iteration) | last val Dice | RV | MYO | LV | HD95 | "
+            "train wall time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     curves = {}
     for name in chosen:
         metrics_file = out_dir / name / "eval" / "metrics.json"
@@ -140,7 +194,8 @@ def report(out: str, plot: str | None = None, names: str | None = None) -> None:
             hd = f"{m.get('hd95', float('nan')):.1f}"
         else:
             cls, hd = ["—"] * 3, "—"
-        rows.append(f"| `{name}` | {EXPERIMENTS[name][0]} | {best:.3f} ({best_it}) | {points[-1][1]:.3f} | "
+        rows.append(f"| `{name}` | {EXPERIMENTS[name].factor} | {EXPERIMENTS[name].labeled_patients} | "
+                    f"{EXPERIMENTS[name].iterations} | {best:.3f} ({best_it}) | {points[-1][1]:.3f} | "
                     + " | ".join(cls) + f" | {hd} | {wall} |")
     table = "\n".join(rows)
     if plot and curves:
@@ -154,7 +209,7 @@ def report(out: str, plot: str | None = None, names: str | None = None) -> None:
             ax.plot(*zip(*points), marker="o", ms=3, label=name)
         ax.set_xlabel("iteration")
         ax.set_ylabel("validation mean Dice (RV, MYO, LV)")
-        ax.set_title("ACDC, supervised only, 7 labeled patients (CPU)")
+        ax.set_title("ACDC, supervised only (CPU)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -163,10 +218,11 @@ def report(out: str, plot: str | None = None, names: str | None = None) -> None:
 
 
 def list_experiments() -> None:
-    for name, (factor, overrides) in EXPERIMENTS.items():
-        print(f"{name:20s} {factor}: {json.dumps(overrides)}")
+    for name, e in EXPERIMENTS.items():
+        print(f"{name:22s} {e.factor} ({e.labeled_patients} labeled, {e.iterations} iterations): "
+              f"{json.dumps(e.overrides)}")
 
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    fire.Fire({"run": run, "report": report, "list": list_experiments})
+    fire.Fire({"run": run, "evaluate": evaluate, "report": report, "list": list_experiments})
