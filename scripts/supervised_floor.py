@@ -8,7 +8,9 @@ with ``framework=supervised`` (train.json + train_cpu.json + the experiment's ov
 its best-validation ``model.pt`` (per-class Dice, HD95 at native resolution, 3D per volume).
 
     python scripts/supervised_floor.py run DATASET_DIR OUT NAME [NAME ...]   # sequentially, alone on the machine
-    python scripts/supervised_floor.py report OUT [--plot PNG] [--names A,B]  # markdown table (+ the curves)
+    python scripts/supervised_floor.py evaluate DATASET_DIR OUT NAME --protocol ssl4mis  # SSL4MIS's scoring
+    python scripts/supervised_floor.py report OUT [--plot_png PNG] [--names A,B]  # markdown tables (+ curves)
+    python scripts/supervised_floor.py publish OUT docs/results/supervised_floor  # the committed record
     python scripts/supervised_floor.py list                                  # the experiments and what they change
 
 A run killed before its end continues from its last checkpoint when the same command is repeated (``--resume
@@ -171,50 +173,113 @@ def run(dataset_dir: str, out: str, *names: str) -> None:
             _evaluate(dataset_dir, out_dir, name)
 
 
-def report(out: str, plot: str | None = None, names: str | None = None) -> None:
-    """The markdown table of the evaluated experiments (and a PNG of their validation curves with ``plot``)."""
+def _row(out_dir: Path, name: str) -> str | None:
+    points = curve(out_dir / f"{name}.log")
+    if not points:
+        return None
+    e = EXPERIMENTS[name]
+    best_it, best = max(points, key=lambda p: p[1])
+    seconds = out_dir / name / "train_seconds.txt"
+    done = (out_dir / name / "checkpoint_final.pt").exists()
+    wall = f"{int(seconds.read_text()) / 60:.0f} min" if seconds.exists() and done else "running"
+    metrics_file = out_dir / name / "eval" / "metrics.json"
+    if metrics_file.exists():
+        m = json.loads(metrics_file.read_text())
+        per_class = m.get("mean_dice_per_class", {})
+        cls = [f"{per_class.get(c, float('nan')):.3f}" for c in ("RV", "MYO", "LV")]
+        hd = f"{m.get('hd95', float('nan')):.1f}"
+    else:
+        cls, hd = ["—"] * 3, "—"
+    return (f"| `{name}` | {e.factor} | {e.labeled_patients} | {e.iterations} | {best:.3f} ({best_it}) | "
+            f"{points[-1][1]:.3f} ({points[-1][0]}) | " + " | ".join(cls) + f" | {hd} | {wall} |")
+
+
+def _protocol_row(out_dir: Path, name: str) -> str | None:
+    scores = {}
+    for protocol, (_, folder) in PROTOCOLS.items():
+        metrics_file = out_dir / name / folder / "metrics.json"
+        if metrics_file.exists():
+            scores[protocol] = json.loads(metrics_file.read_text())
+    if len(scores) < 2:
+        return None
+
+    def cell(m: dict) -> str:
+        per_class = m["mean_dice_per_class"]
+        return f"{m['mean_dice']:.3f} (RV {per_class['RV']:.3f}, MYO {per_class['MYO']:.3f}, LV {per_class['LV']:.3f})"
+
+    return f"| `{name}` | " + " | ".join(cell(scores[p]) if p in scores else "—" for p in PROTOCOLS) + " |"
+
+
+def table(out: str, names: str | None = None) -> str:
+    """The markdown tables of the experiments run in ``out``: one row per experiment (validation curve, per-class
+    Dice and HD95 of the best-validation model, wall time), then the models scored under every evaluation protocol."""
     out_dir = Path(out)
     chosen = names.split(",") if isinstance(names, str) else list(names or EXPERIMENTS)
-    rows = ["| experiment | what changes | labeled patients | iterations | best val Dice (iteration) | last val Dice | RV | MYO | LV | HD95 | "
-            "train wall time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    curves = {}
+    rows = [r for r in (_row(out_dir, n) for n in chosen) if r]
+    text = ("| experiment | what changes | labeled patients | iterations | best val Dice (iteration) | "
+            "last val Dice (iteration) | RV | MYO | LV | HD95 (voxels) | train wall time |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+    protocol_rows = [r for r in (_protocol_row(out_dir, n) for n in chosen) if r]
+    if protocol_rows:
+        text += ("\n\nThe same best-validation models scored under each evaluation protocol (validation mean Dice):"
+                 "\n\n| experiment | " + " | ".join(PROTOCOLS) + " |\n|---|" + "---|" * len(PROTOCOLS) + "\n"
+                 + "\n".join(protocol_rows))
+    return text
+
+
+def plot(out: str, png: str, names: str | None = None, title: str = "ACDC, supervised only (CPU)") -> None:
+    """A PNG of the validation curves (validation mean Dice vs iteration) of the named experiments."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = names.split(",") if isinstance(names, str) else list(names or EXPERIMENTS)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     for name in chosen:
-        metrics_file = out_dir / name / "eval" / "metrics.json"
-        points = curve(out_dir / f"{name}.log")
-        if not points:
-            continue
-        curves[name] = points
-        best_it, best = max(points, key=lambda p: p[1])
-        seconds = (out_dir / name / "train_seconds.txt")
-        wall = f"{int(seconds.read_text()) / 60:.0f} min" if seconds.exists() else "running"
-        if metrics_file.exists():
-            m = json.loads(metrics_file.read_text())
-            per_class = m.get("mean_dice_per_class", {})
-            cls = [f"{per_class.get(c, float('nan')):.3f}" for c in ("RV", "MYO", "LV")]
-            hd = f"{m.get('hd95', float('nan')):.1f}"
-        else:
-            cls, hd = ["—"] * 3, "—"
-        rows.append(f"| `{name}` | {EXPERIMENTS[name].factor} | {EXPERIMENTS[name].labeled_patients} | "
-                    f"{EXPERIMENTS[name].iterations} | {best:.3f} ({best_it}) | {points[-1][1]:.3f} | "
-                    + " | ".join(cls) + f" | {hd} | {wall} |")
-    table = "\n".join(rows)
-    if plot and curves:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for name, points in curves.items():
+        points = curve(Path(out) / f"{name}.log")
+        if points:
             ax.plot(*zip(*points), marker="o", ms=3, label=name)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("validation mean Dice (RV, MYO, LV)")
-        ax.set_title("ACDC, supervised only (CPU)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(plot, dpi=120)
-    print(table)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation mean Dice (RV, MYO, LV)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def report(out: str, plot_png: str | None = None, names: str | None = None) -> None:
+    """Print the markdown tables (and write a PNG of the validation curves with ``plot_png``)."""
+    print(table(out, names))
+    if plot_png:
+        plot(out, plot_png, names)
+
+
+def publish(out: str, dest: str) -> None:
+    """Write the committed record of the experiments run in ``out`` to ``dest``: per experiment its validation curve
+    (``NAME.curve.csv``) and the metrics of its best-validation model per protocol (``NAME.metrics.json``,
+    ``NAME.ssl4mis_metrics.json``), the tables (``tables.md``) and one PNG of the curves per number of labeled
+    patients (``val_dice_<N>labeled.png``). The docs take their numbers from these files."""
+    out_dir, dest_dir = Path(out), Path(dest)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    ran = [n for n in EXPERIMENTS if curve(out_dir / f"{n}.log")]
+    for name in ran:
+        points = curve(out_dir / f"{name}.log")
+        (dest_dir / f"{name}.curve.csv").write_text(
+            "iteration,val_mean_dice\n" + "".join(f"{it},{dice}\n" for it, dice in points))
+        for protocol, (_, folder) in PROTOCOLS.items():
+            metrics_file = out_dir / name / folder / "metrics.json"
+            if metrics_file.exists():
+                target = f"{name}.metrics.json" if protocol == "native" else f"{name}.{protocol}_metrics.json"
+                (dest_dir / target).write_text(metrics_file.read_text())
+    (dest_dir / "tables.md").write_text(table(out, ",".join(ran)) + "\n")
+    for labeled in sorted({EXPERIMENTS[n].labeled_patients for n in ran}):
+        group = [n for n in ran if EXPERIMENTS[n].labeled_patients == labeled]
+        plot(out, str(dest_dir / f"val_dice_{labeled}labeled.png"), ",".join(group),
+             title=f"ACDC, supervised only, {labeled} labeled patients (CPU)")
+    print(f"wrote {dest_dir}: {len(ran)} experiments")
 
 
 def list_experiments() -> None:
@@ -225,4 +290,5 @@ def list_experiments() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    fire.Fire({"run": run, "evaluate": evaluate, "report": report, "list": list_experiments})
+    fire.Fire({"run": run, "evaluate": evaluate, "report": report, "publish": publish,
+               "list": list_experiments})
