@@ -264,10 +264,11 @@ def publish(out: str, dest: str) -> None:
     """Write the committed record of the experiments run in ``out`` to ``dest``: per experiment its validation curve
     (``NAME.curve.csv``) and the metrics of its best-validation model per protocol (``NAME.metrics.json``,
     ``NAME.ssl4mis_metrics.json``), the tables (``tables.md``) and one PNG of the curves per number of labeled
-    patients (``val_dice_<N>labeled.png``). The docs take their numbers from these files."""
+    patients (``val_dice_<N>labeled.png``); runs still going are left out. The docs take their numbers from these
+    files."""
     out_dir, dest_dir = Path(out), Path(dest)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    ran = [n for n in EXPERIMENTS if curve(out_dir / f"{n}.log")]
+    ran = [n for n in EXPERIMENTS if (out_dir / n / "checkpoint_final.pt").exists()]  # finished runs only
     for name in ran:
         points = curve(out_dir / f"{name}.log")
         (dest_dir / f"{name}.curve.csv").write_text(
