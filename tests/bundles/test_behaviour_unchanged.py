@@ -222,9 +222,10 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/data/cache_dataset.py",  # issue 16: a cache fill whose error stops its threads (no hang at exit)
                 "scripts/atomic_files.py", "scripts/data/atomic_writer.py",  # issue 16: masks never half-written
                 "scripts/data/skip_failed.py", "scripts/handlers/failed_inputs.py",
-                "scripts/transforms/input_error.py"}
+                "scripts/transforms/input_error.py",  # issue 16: MONAI Label answers a bad study with HTTP 422 + reason
+                "scripts/networks/ssl4mis_blocks.py"}  # issue 17: TwoDecoderUNet's blocks, shared with SSL4MISUNet
 #: vendored by the quality-guided bundles only (their train_quality.json uses it)
-NEW_VENDORED_QUALITY = {"scripts/engines/trainer_resume_state.py"}  # issue 16: the predictor's training resumes exactly  # issue 16: MONAI Label answers a bad study with HTTP 422 + reason  # issue 16: inference goes on, reports
+NEW_VENDORED_QUALITY = {"scripts/engines/trainer_resume_state.py"}  # issue 16: the predictor's training resumes exactly
 
 
 #: the corruption ops, one module before, are a package laid out by category (scripts/quality/ops/*.py)
