@@ -39,6 +39,10 @@ BASIC_UNET = {"_target_": "BasicUNet", "spatial_dims": 2, "in_channels": 1, "out
 # SSL4MIS's own U-Net: BasicUNet's layout with its encoder dropout 0.05..0.5 by depth and no decoder dropout
 SSL4MIS_UNET = {"_target_": "metassl_monai.networks.SSL4MISUNet", "spatial_dims": 2, "in_channels": 1,
                 "out_channels": "@num_classes"}
+#: the bundles' network before issue 17 (every experiment names its network: the bundle default changed)
+MONAI_UNET = {"_target_": "UNet", "spatial_dims": 2, "in_channels": 1, "out_channels": "@num_classes",
+              "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 2, "norm": "batch",
+              "dropout": 0.1}
 
 
 
@@ -53,7 +57,7 @@ class Experiment:
 
 
 EXPERIMENTS: dict[str, Experiment] = {
-    "unet128": Experiment("the CPU setting before issue 17: MONAI UNet, 128², batch 6"),
+    "unet128": Experiment("the CPU setting before issue 17: MONAI UNet, 128², batch 6", {"network_def": MONAI_UNET}),
     "basicunet128": Experiment("network: MONAI BasicUNet (full-resolution first block)", {"network_def": BASIC_UNET}),
     "ssl4misunet128": Experiment("network: SSL4MIS's U-Net (dropout 0.05..0.5 by depth)", {"network_def": SSL4MIS_UNET}),
     "basicunet128_1500": Experiment("BasicUNet, 1 500 iterations", {"network_def": BASIC_UNET}, iterations=1500),

@@ -78,6 +78,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/networks/__init__.py",
     "metassl_monai/networks/init.py",
     "metassl_monai/networks/ssl4mis_blocks.py",
+    "metassl_monai/networks/ssl4mis_unet.py",
     "metassl_monai/networks/two_decoder_unet.py",
     "metassl_monai/presets.py",
     "metassl_monai/transforms/__init__.py",

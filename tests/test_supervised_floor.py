@@ -46,7 +46,7 @@ def test_every_experiment_builds_its_network_in_the_bundle(tmp_path, name):
     network = parser.get_parsed_content("network_def", instantiate=True)
     patch = parser.get_parsed_content("patch_size")
     assert patch == experiment.overrides.get("patch_size", [128, 128])
-    target = experiment.overrides.get("network_def", {}).get("_target_", "UNet")
+    target = experiment.overrides["network_def"]["_target_"]  # named by every experiment: the default changed
     assert type(network).__name__ == target.split(".")[-1]
     with torch.no_grad():
         assert network.eval()(torch.zeros(1, 1, 32, 32)).shape == (1, 4, 32, 32)
@@ -107,3 +107,27 @@ def test_tables_and_record_come_from_the_runs_files(tmp_path):
     assert (dest / "tables.md").read_text() == floor.table(str(out), "basicunet128") + "\n"  # finished runs only
     assert (dest / "val_dice_7labeled.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(dest.glob("basicunet128_3labeled*")) and not (dest / "val_dice_3labeled.png").exists()
+
+
+def _curves_module():
+    spec = importlib.util.spec_from_file_location("validation_curves", REPO / "scripts" / "validation_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_curves_of_bundle_logs(tmp_path):
+    """scripts/validation_curves.py: one CSV per NAME=LOG (epochs × val_interval), a PNG; a log without validations
+    or a missing log stops with its name."""
+    curves = _curves_module()
+    _fake_run(tmp_path, "a", [0.3, 0.5, 0.45], {"RV": 0.5, "MYO": 0.6, "LV": 0.85}, 60)
+    curves.main(str(tmp_path / "out"), f"mt={tmp_path / 'a.log'}", png="c.png", val_interval=100)
+    assert (tmp_path / "out" / "mt.curve.csv").read_text() == "iteration,val_mean_dice\n100,0.3\n200,0.5\n300,0.45\n"
+    assert (tmp_path / "out" / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "empty.log").write_text("no validation yet\n")
+    with pytest.raises(SystemExit, match="empty: .*holds no validation line"):
+        curves.main(str(tmp_path / "out"), f"empty={tmp_path / 'empty.log'}")
+    with pytest.raises(SystemExit, match="gone: no log at"):
+        curves.main(str(tmp_path / "out"), f"gone={tmp_path / 'gone.log'}")
+    with pytest.raises(SystemExit, match="NAME=LOG"):
+        curves.main(str(tmp_path / "out"), str(tmp_path / "a.log"))

@@ -49,9 +49,15 @@ PRE_PRESET_BUNDLE = {
                  "--ssl_loss", "@ssl_losses#mt_plqw", "--ssl_losses#plqw#unlabeled#base_loss#include_background", "true"],
 }
 TRACE_CONFIG = {"+train#handlers": [{"_target_": "metassl_monai.handlers.LossTraceWriter", "output_dir": "@output_dir"}]}
+#: issue 17 replaced the ACDC bundles' network (MONAI's residual UNet, whose strided first convolution makes its finest
+#: features half the input size) with SSL4MIS's U-Net. The traces below restore the baseline's network by this
+#: override, so they still compare the engine bit for bit and show that the old network is one config away.
+PRE_SSL4MIS_NETWORK = {"network_def": {"_target_": "UNet", "spatial_dims": 2, "in_channels": 1,
+                                       "out_channels": "@num_classes", "channels": [16, 32, 64, 128, 256],
+                                       "strides": [2, 2, 2, 2], "num_res_units": 2, "norm": "batch", "dropout": 0.1}}
 BUNDLES = ["metassl_acdc", "qgssl_acdc", "metassl_la", "qgssl_la"]
 TRAINING_CASES = [(b, f) for b in BUNDLES for f in ("default", "cps")]
-EVAL_BUNDLES = ["metassl_acdc", "qgssl_acdc"]  # the bundles that ship a model.pt
+EVAL_BUNDLES = ["metassl_acdc", "qgssl_acdc"]  # the bundles that ship a model.pt (recorded; see below)
 SPLIT_ACROSS_WORKERS = True  # conftest.py: every test here is its own unit of work under pytest-xdist
 
 
@@ -91,7 +97,7 @@ def training_trace(bundle: str, framework: str, datasets: dict[str, Path], out: 
     configs = REPO / "bundles" / bundle / "configs"
     out.mkdir(parents=True, exist_ok=True)
     trace_config = out / "loss_trace.json"
-    trace_config.write_text(json.dumps(TRACE_CONFIG))
+    trace_config.write_text(json.dumps({**TRACE_CONFIG, **(PRE_SSL4MIS_NETWORK if bundle.endswith("acdc") else {})}))
     tiny = ACDC_TINY if bundle.endswith("acdc") else LA_TINY
     overrides = list(tiny) + PRE_PRESET + PRE_PRESET_BUNDLE[bundle]
     if bundle.startswith("qgssl"):
@@ -199,18 +205,17 @@ def test_training_trace_unchanged(bundle, framework, baseline, datasets, tmp_pat
     assert_same(trace, *recorded(baseline, "traces", f"{bundle}/{framework}"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("bundle", EVAL_BUNDLES)
-def test_shipped_model_metrics_unchanged(bundle, baseline, datasets, tmp_path):
-    assert_same(shipped_model_metrics(bundle, datasets, tmp_path), *recorded(baseline, "metrics", bundle))
+# The baseline also holds the metrics of the models shipped at 44885c3 on the synthetic volumes. Issue 17 retrained
+# the shipped models with SSL4MIS's U-Net on purpose, so those weights are gone and nothing here compares them any
+# more: tests/bundles/test_bundle_metassl_acdc.py and test_bundle_qgssl_acdc.py re-evaluate today's shipped files against their docs/validation_metrics.json.
 
 
 #: files of an export that issue #13 changed on purpose: the configs now generated from layers (a `_generated` first
 #: key, named pipeline parts; their behaviour is what the trace and metric tests above compare), the vendored code
 #: of the moved seams, and the bundle READMEs that name config ids. Everything else must be byte-identical.
 CHANGED_BY_DESIGN = ("configs/", "scripts/", "docs/README.md", "docs/export.md",
-                     "models/quality_predictor.pt")  # issue 14: same weights, now with their architecture
-KEPT_CONFIGS = ("configs/train_cpu.json",)  # hand-edited, untouched: byte-identical too
+                     "models/quality_predictor.pt",  # issue 14: same weights, now with their architecture
+                     "models/model.pt", "docs/validation_metrics.json")  # issue 17: retrained with SSL4MIS's U-Net
 NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # follow_iteration, BranchLosses
                 "scripts/frameworks/rdrop.py", "scripts/frameworks/cct.py", "scripts/frameworks/fixmatch.py",
                 "scripts/networks/two_decoder_unet.py",  # issue 14: frameworks#rdrop, #cct, #fixmatch
@@ -224,6 +229,8 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/data/skip_failed.py", "scripts/handlers/failed_inputs.py",
                 "scripts/transforms/input_error.py",  # issue 16: MONAI Label answers a bad study with HTTP 422 + reason
                 "scripts/networks/ssl4mis_blocks.py"}  # issue 17: TwoDecoderUNet's blocks, shared with SSL4MISUNet
+#: vendored by the ACDC bundles only: their network (issue 17)
+NEW_VENDORED_ACDC = {"scripts/networks/ssl4mis_unet.py"}
 #: vendored by the quality-guided bundles only (their train_quality.json uses it)
 NEW_VENDORED_QUALITY = {"scripts/engines/trainer_resume_state.py"}  # issue 16: the predictor's training resumes exactly
 
@@ -239,11 +246,12 @@ def test_exported_bundle_files_unchanged(bundle, baseline, tmp_path):
     every file that was not changed on purpose (weights, licences, docs, large_files.yml) is byte-identical."""
     before, now = baseline["exports"][bundle], exported_files(bundle, tmp_path / "export")
     expected = set(before) | NEW_VENDORED | (NEW_VENDORED_QUALITY if bundle.startswith("qgssl") else set())
+    expected |= NEW_VENDORED_ACDC if bundle.endswith("acdc") else set()
     if OPS_MODULE in before:
         expected = (expected - {OPS_MODULE}) | OPS_PACKAGE
     assert set(now) == expected
-    same = [f for f in before if not f.startswith(CHANGED_BY_DESIGN) or f in KEPT_CONFIGS]
-    assert "models/model.pt" in same or bundle.endswith("_la")  # the LA bundles ship no weights
+    same = [f for f in before if not f.startswith(CHANGED_BY_DESIGN)]
+    assert "LICENSE" in same and "large_files.yml" in same
     assert {f: now[f] for f in same} == {f: before[f] for f in same}
 
 

@@ -182,7 +182,7 @@ def test_short_training_saves_a_plain_model(bundle, overrides, acdc_dataset, la_
         kernels = [(shape, stride) for shape, stride in zip(used["weight_shapes"], used["weight_strides"])
                    if shape[1] > 1 and any(k > 1 for k in shape[2:])]
         assert kernels and all(stride[1] == 1 for _, stride in kernels)
-        if bundle.endswith("acdc"):  # ... and so are the 2D UNet's logits (VNet's need not be: each op picks one)
+        if bundle.endswith("acdc"):  # ... and so are the 2D U-Net's logits (VNet's need not be: each op picks one)
             assert used["pred_stride"][1] == 1 and used["pred_shape"][1] > 1
     # model.pt and the checkpoint hold plain state dicts: they load into a network built without the settings
     model = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
@@ -200,7 +200,7 @@ def _keys(state) -> list[str]:
 
 
 def bundle_network_class(bundle: str) -> str:
-    return "UNet" if bundle.endswith("acdc") else "VNet"
+    return "SSL4MISUNet" if bundle.endswith("acdc") else "VNet"
 
 
 @pytest.mark.slow

@@ -142,7 +142,7 @@ def test_an_override_changes_one_preset_fact_and_the_cpu_setting_wins():
     assert parser.get_parsed_content("ssl_losses#metassl#unlabeled").weights[:4].tolist() == [1.0, 2.0, 3.0, 4.0]
     assert parser.get_parsed_content("ssl_losses#metassl#labeled").weights[:4].tolist() == pytest.approx((85, 82.74, 68.49, 41.0), abs=6e-3)
     cpu = config_parser("metassl_acdc", framework="@frameworks#cps")  # train.json + train_cpu.json
-    assert [cpu.get_parsed_content(k) for k in ("num_iterations", "batch_size", "unlabeled_batch_size")] == [1500, 6, 6]
+    assert [cpu.get_parsed_content(k) for k in ("num_iterations", "batch_size", "unlabeled_batch_size")] == [3000, 6, 6]
 
 
 @pytest.mark.parametrize(
