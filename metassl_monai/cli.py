@@ -22,6 +22,8 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import time
 from pathlib import Path
@@ -238,9 +240,34 @@ def bench(output: str | None = None, device: str = "auto", quick: bool = False, 
           + (f"{len(missed)} missed their goal: {', '.join(missed)}" if missed else "no goal missed"))
 
 
-COMMANDS = {"demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
-            "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
-            "compose_configs": compose_configs, "bench": bench}
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def _with_bool_flags(command):
+    """``command`` with its ``bool`` parameters parsed as flags. fire passes ``--overwrite false`` on as the string
+    ``"false"``, which is truthy (it would overwrite); here true/false/yes/no/on/off/1/0 in any case become bools and
+    any other value is refused, naming the flag."""
+    flags = [name for name, p in inspect.signature(command).parameters.items() if p.annotation in (bool, "bool")]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        bound = inspect.signature(command).bind(*args, **kwargs)
+        for name in flags:
+            value = bound.arguments.get(name)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                text = str(value).strip().lower()
+                if text not in _TRUE | _FALSE:
+                    raise ValueError(f"--{name} takes true or false, got {value!r}")
+                bound.arguments[name] = text in _TRUE
+        return command(*bound.args, **bound.kwargs)
+
+    return wrapper
+
+
+COMMANDS = {name: _with_bool_flags(command) for name, command in {
+    "demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
+    "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
+    "compose_configs": compose_configs, "bench": bench}.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

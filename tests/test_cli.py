@@ -71,3 +71,26 @@ def test_demos_refuse_an_output_dir_that_holds_a_model(tmp_path, command, model_
     assert proc.returncode != 0 and "model.pt exists" in proc.stdout + proc.stderr
     assert model.read_bytes() == b"user weights"
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("value, written", [("false", False), ("FALSE", False), ("no", False), ("0", False),
+                                            ("true", True), ("True", True), ("yes", True)])
+def test_bool_flags_take_true_or_false_in_any_case(tmp_path, value, written):
+    """fire hands `--labels false` on as the string "false" (truthy): the CLI parses it as a flag."""
+    root = write_uamt_la_dataset(tmp_path / "LA", n_cases=3, n_test=1, shape=(16, 16, 8))
+    run_cli("la_to_nifti", str(root), str(tmp_path / "nii"), "--labels", value)
+    case = (root / "test.list").read_text().split()[0]
+    assert (tmp_path / "nii" / f"{case}.nii.gz").is_file()
+    assert (tmp_path / "nii" / f"{case}_gt.nii.gz").is_file() is written
+
+
+def test_overwrite_false_does_not_overwrite_and_a_bad_flag_is_refused(tmp_path):
+    out = tmp_path / "LA"
+    run_cli("synth_la", str(out), "--n_cases", "3", "--n_test", "1", "--size", "16", "--depth", "8")
+    before = (out / "train.list").read_text()
+    proc = run_cli("synth_la", str(out), "--n_cases", "4", "--n_test", "1", "--overwrite", "false", check=False)
+    assert proc.returncode != 0 and "overwrite" in proc.stdout + proc.stderr
+    assert (out / "train.list").read_text() == before
+    proc = run_cli("synth_la", str(out), "--overwrite", "maybe", check=False)
+    assert proc.returncode != 0 and "--overwrite takes true or false, got 'maybe'" in proc.stdout + proc.stderr
+    assert (out / "train.list").read_text() == before
