@@ -234,17 +234,20 @@ def table(out: str, names: str | None = None) -> str:
     return text
 
 
-def plot(out: str, png: str, names: str | None = None, title: str = "ACDC, supervised only (CPU)") -> None:
-    """A PNG of the validation curves (validation mean Dice vs iteration) of the named experiments."""
+def write_curve_csv(path: Path, points: list[tuple[int, float]]) -> None:
+    """``iteration,val_mean_dice`` rows of a validation curve."""
+    path.write_text("iteration,val_mean_dice\n" + "".join(f"{it},{dice}\n" for it, dice in points))
+
+
+def plot_curves(curves: dict[str, list[tuple[int, float]]], png: str, title: str) -> None:
+    """A PNG of validation curves ``{name: [(iteration, validation mean Dice), ...]}``, one line per name."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    chosen = names.split(",") if isinstance(names, str) else list(names or EXPERIMENTS)
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name in chosen:
-        points = curve(Path(out) / f"{name}.log")
+    for name, points in curves.items():
         if points:
             ax.plot(*zip(*points), marker="o", ms=3, label=name)
     ax.set_xlabel("iteration")
@@ -255,6 +258,12 @@ def plot(out: str, png: str, names: str | None = None, title: str = "ACDC, super
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     plt.close(fig)
+
+
+def plot(out: str, png: str, names: str | None = None, title: str = "ACDC, supervised only (CPU)") -> None:
+    """A PNG of the validation curves (validation mean Dice vs iteration) of the named experiments."""
+    chosen = names.split(",") if isinstance(names, str) else list(names or EXPERIMENTS)
+    plot_curves({name: curve(Path(out) / f"{name}.log") for name in chosen}, png, title)
 
 
 def report(out: str, plot_png: str | None = None, names: str | None = None) -> None:
@@ -274,9 +283,7 @@ def publish(out: str, dest: str) -> None:
     dest_dir.mkdir(parents=True, exist_ok=True)
     ran = [n for n in EXPERIMENTS if (out_dir / n / "checkpoint_final.pt").exists()]  # finished runs only
     for name in ran:
-        points = curve(out_dir / f"{name}.log")
-        (dest_dir / f"{name}.curve.csv").write_text(
-            "iteration,val_mean_dice\n" + "".join(f"{it},{dice}\n" for it, dice in points))
+        write_curve_csv(dest_dir / f"{name}.curve.csv", curve(out_dir / f"{name}.log"))
         for protocol, (_, folder) in PROTOCOLS.items():
             metrics_file = out_dir / name / folder / "metrics.json"
             if metrics_file.exists():

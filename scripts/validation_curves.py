@@ -17,21 +17,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from supervised_floor import VAL_INTERVAL, curve  # noqa: E402
+from supervised_floor import VAL_INTERVAL, curve, plot_curves, write_curve_csv  # noqa: E402
 
 
 def main(dest: str, *runs: str, png: str = "val_dice.png", title: str = "ACDC validation (CPU)",
          val_interval: int = VAL_INTERVAL) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not runs or any("=" not in r for r in runs):
         raise SystemExit(f"give runs as NAME=LOG, got {list(runs)}")
     dest_dir = Path(dest)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    curves = {}
     for run in runs:
         name, log = run.split("=", 1)
         if not Path(log).is_file():
@@ -39,19 +34,11 @@ def main(dest: str, *runs: str, png: str = "val_dice.png", title: str = "ACDC va
         points = curve(Path(log), val_interval)
         if not points:
             raise SystemExit(f"{name}: {log} holds no validation line (Epoch[N] Metrics -- val_mean_dice)")
-        (dest_dir / f"{name}.curve.csv").write_text(
-            "iteration,val_mean_dice\n" + "".join(f"{it},{dice}\n" for it, dice in points))
+        write_curve_csv(dest_dir / f"{name}.curve.csv", points)
         best_it, best = max(points, key=lambda p: p[1])
         print(f"{name}: {len(points)} validations, best {best:.4f} at {best_it}, last {points[-1][1]:.4f}")
-        ax.plot(*zip(*points), marker="o", ms=3, label=name)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("validation mean Dice (RV, MYO, LV)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(dest_dir / png, dpi=120)
-    plt.close(fig)
+        curves[name] = points
+    plot_curves(curves, str(dest_dir / png), title)
     print(f"wrote {dest_dir / png}")
 
 
