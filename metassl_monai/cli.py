@@ -247,11 +247,12 @@ def _with_bool_flags(command):
     """``command`` with its ``bool`` parameters parsed as flags. fire passes ``--overwrite false`` on as the string
     ``"false"``, which is truthy (it would overwrite); here true/false/yes/no/on/off/1/0 in any case become bools and
     any other value is refused, naming the flag."""
-    flags = [name for name, p in inspect.signature(command).parameters.items() if p.annotation in (bool, "bool")]
+    signature = inspect.signature(command)
+    flags = [name for name, p in signature.parameters.items() if p.annotation in (bool, "bool")]
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        bound = inspect.signature(command).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
         for name in flags:
             value = bound.arguments.get(name)
             if isinstance(value, (str, int)) and not isinstance(value, bool):

@@ -207,7 +207,8 @@ def test_training_trace_unchanged(bundle, framework, baseline, datasets, tmp_pat
 
 # The baseline also holds the metrics of the models shipped at 44885c3 on the synthetic volumes. Issue 17 retrained
 # the shipped models with SSL4MIS's U-Net on purpose, so those weights are gone and nothing here compares them any
-# more: tests/bundles/test_bundle_metassl_acdc.py and test_bundle_qgssl_acdc.py re-evaluate today's shipped files against their docs/validation_metrics.json.
+# more: tests/bundles/test_bundle_metassl_acdc.py and test_bundle_qgssl_acdc.py re-evaluate today's shipped files
+# against their docs/validation_metrics.json.
 
 
 #: files of an export that issue #13 changed on purpose: the configs now generated from layers (a `_generated` first
