@@ -17,7 +17,9 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``qc_ranking``: how well the qgssl bundles' predicted quality (``*_quality.json``) ranks cases by their true Dice;
 - ``export``: write a self-contained, zoo-style copy of a bundle (vendored ``scripts/``, no metassl_monai needed);
 - ``bench``: what the MetaSSL / QG-SSL machinery costs next to the network, as ratios with their goals
-  (``docs/performance.md``).
+  (``docs/performance.md``);
+- ``benchmark run|report|status``: the accuracy benchmark of a grid file (``benchmarks/acdc.yaml``): every cell
+  trained and evaluated through its bundle, resumable, and its report (``docs/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import fire
 
 __all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "qc_ranking", "export",
-           "bench", "main"]
+           "bench", "benchmark_run", "benchmark_report", "benchmark_status", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -240,6 +242,57 @@ def bench(output: str | None = None, device: str = "auto", quick: bool = False, 
           + (f"{len(missed)} missed their goal: {', '.join(missed)}" if missed else "no goal missed"))
 
 
+def benchmark_run(grid: str, dataset_dir: str, out: str | None = None, cells: str | None = None, parallel: int = 1,
+                  records: str | None = None, report: str | None = None, progress_seconds: float = 60.0,
+                  threads: int | None = None) -> dict:
+    """
+    Run (or continue) the cells of a benchmark grid file (``benchmarks/acdc.yaml``) on ``dataset_dir``: each through
+    its bundle's ``training`` and ``evaluating`` workflows (every command is printed), ``--parallel`` cells side by
+    side with the CPU threads split between them. Finished cells are skipped, interrupted ones resume from their last
+    checkpoint: repeat the same command after a kill. ``--out`` (default ``runs/benchmark/<grid name>``) holds the
+    runs, logs and ``records/``; ``--cells`` picks cells or methods (comma-separated); ``--report DIR`` rewrites the
+    report there after the run. Exits with status 1 when a cell failed.
+    """
+    from metassl_monai.benchmark import load_grid, run_grid, write_report
+
+    loaded = load_grid(grid)
+    out_dir = Path(out or Path("runs") / "benchmark" / loaded.name)
+    result = run_grid(loaded, dataset_dir, out_dir, cells=loaded.select(cells), parallel=parallel,
+                      progress_seconds=progress_seconds, threads=threads)
+    if report and list((out_dir / "records").glob("*.json")):
+        paths = write_report(out_dir / "records", report, loaded.name)
+        print(f"report: {paths['markdown']}")
+    if result["failed"]:
+        raise SystemExit(1)
+    return result
+
+
+def benchmark_report(grid: str, records: str | None = None, dest: str = "docs/benchmarks") -> dict:
+    """
+    Regenerate a grid's report from its cells' records alone (default ``runs/benchmark/<grid name>/records``):
+    ``DEST/<name>.md``, ``DEST/<name>.csv`` and the PNG plots.
+    """
+    from metassl_monai.benchmark import load_grid, write_report
+
+    loaded = load_grid(grid)
+    paths = write_report(records or Path("runs") / "benchmark" / loaded.name / "records", dest, loaded.name)
+    print("wrote " + ", ".join(paths.values()))
+    return paths
+
+
+def benchmark_status(grid: str, out: str | None = None) -> dict:
+    """Each cell of a grid: done, trained (evaluation missing), interrupted (resumes) or pending."""
+    from metassl_monai.benchmark import grid_status, load_grid
+
+    loaded = load_grid(grid)
+    status = grid_status(loaded, out or Path("runs") / "benchmark" / loaded.name)
+    for name, state in status.items():
+        print(f"{name:32s} {state}")
+    counts = {s: list(status.values()).count(s) for s in ("done", "trained", "interrupted", "pending")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return counts
+
+
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -269,6 +322,8 @@ COMMANDS = {name: _with_bool_flags(command) for name, command in {
     "demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
     "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
     "compose_configs": compose_configs, "bench": bench}.items()}
+COMMANDS["benchmark"] = {"run": _with_bool_flags(benchmark_run), "report": _with_bool_flags(benchmark_report),
+                         "status": _with_bool_flags(benchmark_status)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -97,6 +97,7 @@ LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 
     "tests/bundles/test_behaviour_unchanged.py",  # 436 (its tests spread: SPLIT_ACROSS_WORKERS)
     "tests/bundles/test_multi_gpu.py",  # 241
     "tests/bundles/test_bundle_resume.py",  # 105
+    "tests/benchmark/test_runner.py",  # ~140 alone beside a training (9 trainings + 8 evaluations; 2026-12-07)
     "tests/bundles/test_monailabel.py",  # ~140 with its trainings (two units: one per served family)
     "tests/bundles/test_bundle_metassl_la.py",  # 93
     "tests/test_export.py",  # 91

@@ -1,0 +1,328 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""
+The benchmark report, regenerated from the cells' records alone (``benchmark report``): ``<name>.csv`` (one row per
+cell), ``<name>.md`` (mean ± sample standard deviation over seeds per method, the paired difference of each method to
+its plain baseline on the same seeds, the MetaSSL region fractions at the end of training, every cell, the commands)
+and PNG plots: validation Dice vs iteration per method (``<name>_curves_<N>labeled.png``), final Dice per method with
+every seed (``<name>_final.png``) and the region fractions over training (``<name>_regions.png``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shlex
+from collections import defaultdict
+from pathlib import Path
+
+__all__ = ["load_records", "summarize", "paired", "region_fractions", "write_report", "mean_std"]
+
+REGIONS = ("UC", "US", "DC", "DS")
+
+
+def load_records(records_dir: str | Path) -> list[dict]:
+    """Every cell record (``*.json``) in ``records_dir``, ordered by labeled count (descending), method, seed."""
+    folder = Path(records_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"records folder {folder} does not exist (run the grid first)")
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+        if "cell" not in record or "best" not in record:
+            raise ValueError(f"{path} is not a benchmark cell record (no 'cell' / 'best')")
+        records.append(record)
+    return sorted(records, key=lambda r: (-r["labeled"], r["method"], r["seed"]))
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1; None for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, (math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None)
+
+
+def _mean_defined(values: list) -> float:
+    """Mean of the values that are numbers (a distance is None when no case had one: empty predictions); NaN if
+    none is."""
+    defined = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(defined) / len(defined) if defined else float("nan")
+
+
+def _fmt(mean: float, std: float | None, digits: int = 3) -> str:
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def _methods_in_order(records: list[dict]) -> list[str]:
+    seen: list[str] = []
+    for r in records:
+        if r["method"] not in seen:
+            seen.append(r["method"])
+    return seen
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """Per (labeled, method): seeds, and mean / std over seeds of the best-validation model's and the last
+    iteration's evaluated mean Dice, per-class Dice and HD95 of the last, training minutes and seconds/iteration."""
+    groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["labeled"], r["method"])].append(r)
+    rows = []
+    for (labeled, method), cells in groups.items():
+        best = mean_std([c["best"]["metrics"]["mean_dice"] for c in cells])
+        last = mean_std([c["last"]["metrics"]["mean_dice"] for c in cells])
+        classes = list(cells[0]["last"]["metrics"].get("mean_dice_per_class", {}))
+        per_class = {k: mean_std([c["last"]["metrics"]["mean_dice_per_class"][k] for c in cells])[0]
+                     for k in classes}
+        alone = [c["seconds_per_iteration"]["alone"] for c in cells if c["seconds_per_iteration"]["alone"]]
+        shared = [c["seconds_per_iteration"]["shared"] for c in cells if c["seconds_per_iteration"]["shared"]]
+        rows.append({"labeled": labeled, "method": method, "framework": cells[0]["framework"],
+                     "ssl_loss": cells[0]["ssl_loss"], "baseline": cells[0]["baseline"],
+                     "seeds": [c["seed"] for c in cells], "best": best, "last": last, "last_per_class": per_class,
+                     "last_hd95": _mean_defined([c["last"]["metrics"].get("hd95") for c in cells]),
+                     "best_iteration": [c["best"]["iteration"] for c in cells],
+                     "train_minutes": mean_std([c["train_seconds"] / 60 for c in cells])[0],
+                     "s_per_it_alone": sum(alone) / len(alone) if alone else None,
+                     "s_per_it_shared": sum(shared) / len(shared) if shared else None})
+    return rows
+
+
+def paired(records: list[dict]) -> list[dict]:
+    """For each method with a baseline: the per-seed difference method − baseline (same labeled count and seed) of
+    the evaluated mean Dice, best-validation model and last iteration, with mean and sample std over the pairs."""
+    by_key = {(r["labeled"], r["method"], r["seed"]): r for r in records}
+    rows: dict[tuple[int, str], dict] = {}
+    for r in records:
+        base = by_key.get((r["labeled"], r["baseline"], r["seed"])) if r["baseline"] else None
+        if base is None:
+            continue
+        row = rows.setdefault((r["labeled"], r["method"]), {"labeled": r["labeled"], "method": r["method"],
+                                                             "baseline": r["baseline"], "seeds": [],
+                                                             "best": [], "last": []})
+        row["seeds"].append(r["seed"])
+        for which in ("best", "last"):
+            row[which].append(r[which]["metrics"]["mean_dice"] - base[which]["metrics"]["mean_dice"])
+    for row in rows.values():
+        row["best_mean_std"] = mean_std(row["best"])
+        row["last_mean_std"] = mean_std(row["last"])
+    return list(rows.values())
+
+
+def region_fractions(record: dict, tail: float = 0.1) -> dict[str, dict[str, float]]:
+    """Per MetaSSL loss of a cell (``<loss>/fraction_<R>`` in its trace): each region's mean fraction over the last
+    ``tail`` of the recorded trace, and each class's final adaptive threshold."""
+    trace = record.get("ssl_trace") or {}
+    out: dict[str, dict[str, float]] = {}
+    n = len(trace.get("iteration", []))
+    start = min(n - 1, int(n * (1 - tail))) if n else 0
+    for key, values in trace.items():
+        if "/fraction_" in key or "/threshold_" in key:
+            loss, stat = key.rsplit("/", 1)
+            kept = [v for v in values[start:] if v is not None] if "/fraction_" in key else \
+                [v for v in values if v is not None][-1:]
+            if kept:
+                out.setdefault(loss, {})[stat] = sum(kept) / len(kept)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- writers
+def _csv(records: list[dict]) -> str:
+    classes = list(records[0]["best"]["metrics"].get("mean_dice_per_class", {})) if records else []
+    metrics = ("mean_dice", "mean_jaccard", "hd95", "asd")
+    header = ["cell", "method", "labeled", "seed", "bundle", "framework", "ssl_loss", "baseline"]
+    for which in ("best", "last"):
+        header += [f"{which}_iteration", f"{which}_val_mean_dice", *[f"{which}_{m}" for m in metrics],
+                   *[f"{which}_dice_{c}" for c in classes]]
+    header += ["train_seconds", "s_per_it_alone", "s_per_it_shared"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for r in records:
+        row = [r["cell"], r["method"], r["labeled"], r["seed"], r["bundle"], r["framework"], r["ssl_loss"],
+               r["baseline"] or ""]
+        for which in ("best", "last"):
+            m = r[which]["metrics"]
+            row += [r[which]["iteration"], r[which]["val_mean_dice"], *[m.get(k, "") for k in metrics],
+                    *[m.get("mean_dice_per_class", {}).get(c, "") for c in classes]]
+        spi = r["seconds_per_iteration"]
+        row += [r["train_seconds"], spi["alone"] if spi["alone"] is not None else "",
+                spi["shared"] if spi["shared"] is not None else ""]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def gpu_command(record: dict) -> str:
+    """The training command of a cell at the paper's setting (the bundle's ``train.json`` alone: the GPU default)."""
+    bundle = f"bundles/{record['bundle']}"
+    overrides = {k: v for k, v in record.get("overrides", {}).items()}
+    args = ["python", "-m", "monai.bundle", "run", "training", "--config_file", f"{bundle}/configs/train.json",
+            "--bundle_root", bundle, "--dataset_dir", "DATA", "--output_dir", f"runs/{record['cell']}",
+            "--framework", f"@frameworks#{record['framework']}", "--ssl_loss", f"@ssl_losses#{record['ssl_loss']}",
+            f"--{record.get('labeled_key', 'labeled_patients')}", str(record["labeled"]), "--seed", str(record["seed"])]
+    for key, value in overrides.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))]
+    return shlex.join(args)
+
+
+def _markdown(name: str, records: list[dict], figures: list[str]) -> str:
+    summary, pairs = summarize(records), paired(records)
+    classes = list(records[0]["last"]["metrics"].get("mean_dice_per_class", {})) if records else []
+    lines = [f"# Benchmark `{name}`", "",
+             f"Generated by `python -m metassl_monai benchmark report` from {len(records)} cell record(s); do not edit "
+             "by hand. Validation patients only (no test data); `best` = the model of the best validation Dice (chosen "
+             "and scored on the same validation volumes: optimistic), `last` = the model of the last iteration (no "
+             "selection). Mean ± sample standard deviation over seeds; Dice of the 3D volumes at native resolution, "
+             "mean over the foreground classes; HD95 in voxels of the evaluation.", ""]
+    for labeled in sorted({r["labeled"] for r in summary}, reverse=True):
+        rows = [r for r in summary if r["labeled"] == labeled]
+        lines += [f"## {labeled} labeled", "",
+                  "| method | framework | consistency loss | seeds | best-val model Dice | last-iteration Dice | "
+                  + " | ".join(f"last {c}" for c in classes) + " | last HD95 | best iteration(s) | train min/seed | "
+                  "s/it alone | s/it shared |",
+                  "|---|---|---|---|---|---|" + "---|" * len(classes) + "---|---|---|---|---|"]
+        for r in rows:
+            lines.append(
+                f"| `{r['method']}` | {r['framework']} | {r['ssl_loss']} | {len(r['seeds'])} | {_fmt(*r['best'])} | "
+                f"{_fmt(*r['last'])} | " + " | ".join(f"{r['last_per_class'][c]:.3f}" for c in classes)
+                + f" | {r['last_hd95']:.2f} | {', '.join(map(str, r['best_iteration']))} | {r['train_minutes']:.1f} | "
+                + (f"{r['s_per_it_alone']:.3f}" if r["s_per_it_alone"] else "–") + " | "
+                + (f"{r['s_per_it_shared']:.3f}" if r["s_per_it_shared"] else "–") + " |")
+        lines.append("")
+        group_pairs = [p for p in pairs if p["labeled"] == labeled]
+        if group_pairs:
+            lines += ["Paired with the plain baseline on the same seeds (method − baseline, evaluated mean Dice):", "",
+                      "| method | baseline | pairs (seeds) | Δ best-val model | Δ last iteration |",
+                      "|---|---|---|---|---|"]
+            for p in group_pairs:
+                lines.append(f"| `{p['method']}` | `{p['baseline']}` | {len(p['seeds'])} "
+                             f"({', '.join(map(str, p['seeds']))}) | {_fmt(*p['best_mean_std'], digits=4)} | "
+                             f"{_fmt(*p['last_mean_std'], digits=4)} |")
+            lines.append("")
+    region_rows = []
+    for r in records:
+        for loss, stats in region_fractions(r).items():
+            if any(f"fraction_{g}" in stats for g in REGIONS):
+                thresholds = [f"{v:.2f}" for k, v in sorted(stats.items()) if k.startswith("threshold_")]
+                region_rows.append(f"| `{r['cell']}` | {loss} | " + " | ".join(
+                    f"{stats.get(f'fraction_{g}', float('nan')):.3f}" for g in REGIONS) + f" | {', '.join(thresholds)} |")
+    if region_rows:
+        lines += ["## MetaSSL regions at the end of training", "",
+                  "Fraction of pixels per region (mean over the last 10 % of the recorded trace) and the final adaptive "
+                  "threshold per class, per MetaSSL loss of each cell:", "",
+                  "| cell | loss | UC | US | DC | DS | thresholds (per class) |", "|---|---|---|---|---|---|---|",
+                  *region_rows, ""]
+    lines += ["## Every cell", "", "| cell | best val Dice (iteration) | best-val model Dice | last-iteration Dice | "
+              "train min | s/it alone | s/it shared |", "|---|---|---|---|---|---|---|"]
+    for r in records:
+        spi = r["seconds_per_iteration"]
+        lines.append(f"| `{r['cell']}` | {r['best']['val_mean_dice']:.4f} ({r['best']['iteration']}) | "
+                     f"{r['best']['metrics']['mean_dice']:.4f} | {r['last']['metrics']['mean_dice']:.4f} | "
+                     f"{r['train_seconds'] / 60:.1f} | {spi['alone'] if spi['alone'] is not None else '–'} | "
+                     f"{spi['shared'] if spi['shared'] is not None else '–'} |")
+    lines += ["", "## Figures", "", *[f"![{f}]({f})" for f in figures], "",
+              "## Commands", "", "Each cell as it ran (CPU benchmark setting; `--resume true` continues it), and at the "
+              "paper's setting (the bundle's `train.json` alone, GPU):", ""]
+    for r in records:
+        lines += [f"- `{r['cell']}`", "  ```bash", f"  {r['commands']['train']}", f"  {gpu_command(r)}", "  ```"]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(name: str, records: list[dict], dest: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    methods = _methods_in_order(records)
+    colors = {m: plt.cm.tab20(i % 20) for i, m in enumerate(methods)}
+    for labeled in sorted({r["labeled"] for r in records}, reverse=True):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for method in methods:
+            cells = [r for r in records if r["labeled"] == labeled and r["method"] == method]
+            if not cells:
+                continue
+            iterations = sorted(set.intersection(*[{it for it, _ in c["curve"]} for c in cells]))
+            values = [[dict(map(tuple, c["curve"]))[it] for c in cells] for it in iterations]
+            ax.plot(iterations, [sum(v) / len(v) for v in values], marker="o", ms=3, color=colors[method],
+                    label=f"{method} (n={len(cells)})")
+            if len(cells) > 1:
+                ax.fill_between(iterations, [min(v) for v in values], [max(v) for v in values], color=colors[method],
+                                alpha=0.15)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("validation mean Dice")
+        ax.set_title(f"{name}: {labeled} labeled (mean over seeds, band = min..max)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        file = f"{name}_curves_{labeled}labeled.png"
+        fig.savefig(dest / file, dpi=110)
+        plt.close(fig)
+        written.append(file)
+
+    groups = sorted({r["labeled"] for r in records}, reverse=True)
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(6, 1.1 * len(methods) * len(groups)), 4.5), squeeze=False)
+    for ax, labeled in zip(axes[0], groups):
+        shown = [m for m in methods if any(r["labeled"] == labeled and r["method"] == m for r in records)]
+        for x, method in enumerate(shown):
+            cells = [r for r in records if r["labeled"] == labeled and r["method"] == method]
+            for offset, which, marker in ((-0.12, "best", "o"), (0.12, "last", "x")):
+                values = [c[which]["metrics"]["mean_dice"] for c in cells]
+                ax.scatter([x + offset] * len(values), values, marker=marker, color=colors[method], zorder=3,
+                           label=which if x == 0 else None)
+                ax.hlines(sum(values) / len(values), x + offset - 0.1, x + offset + 0.1, color="k", lw=1)
+        ax.set_xticks(range(len(shown)))
+        ax.set_xticklabels(shown, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{labeled} labeled: every seed (o best-val model, x last iteration)", fontsize=9)
+        ax.set_ylabel("evaluated mean Dice (validation)")
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    file = f"{name}_final.png"
+    fig.savefig(dest / file, dpi=110)
+    plt.close(fig)
+    written.append(file)
+
+    with_regions = [m for m in methods if any(
+        r["method"] == m and any(k.endswith("/fraction_UC") for k in r.get("ssl_trace", {})) for r in records)]
+    if with_regions:
+        fig, axes = plt.subplots(1, len(with_regions), figsize=(4 * len(with_regions), 3.6), squeeze=False,
+                                 sharey=True)
+        for ax, method in zip(axes[0], with_regions):
+            cells = [r for r in records if r["method"] == method]
+            cell = max(cells, key=lambda r: r["labeled"])  # one cell per method: the first seed of the largest group
+            trace = cell["ssl_trace"]
+            loss = sorted(k for k in trace if k.endswith("/fraction_UC"))[0].rsplit("/", 1)[0]
+            for region in REGIONS:
+                ax.plot(trace["iteration"], trace[f"{loss}/fraction_{region}"], label=region)
+            ax.set_title(f"{cell['cell']}\n{loss}", fontsize=8)
+            ax.set_xlabel("iteration")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("fraction of pixels")
+        axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+        file = f"{name}_regions.png"
+        fig.savefig(dest / file, dpi=110)
+        plt.close(fig)
+        written.append(file)
+    return written
+
+
+def write_report(records_dir: str | Path, dest: str | Path, name: str) -> dict[str, str]:
+    """Write ``dest/<name>.md``, ``dest/<name>.csv`` and the PNG plots from the records in ``records_dir``; returns
+    the paths written."""
+    records = load_records(records_dir)
+    if not records:
+        raise FileNotFoundError(f"no cell records in {records_dir}: nothing to report")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    figures = _plots(name, records, dest)
+    (dest / f"{name}.csv").write_text(_csv(records), encoding="utf-8")
+    (dest / f"{name}.md").write_text(_markdown(name, records, figures), encoding="utf-8")
+    return {"markdown": str(dest / f"{name}.md"), "csv": str(dest / f"{name}.csv"),
+            **{f: str(dest / f) for f in figures}}

@@ -1,0 +1,312 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""
+Run the cells of a grid: each through ``python -m monai.bundle run training`` then ``evaluating`` (best and last
+model), ``parallel`` cells side by side with the CPU threads split between them, resumable at any moment.
+
+- A cell with a record (``OUT/records/<cell>.json``) is done and skipped.
+- A cell whose training was interrupted (a kill, a stopped session) continues from its last checkpoint
+  (``--resume true``): the bundle's resume is exact, so it ends as an uninterrupted run would. A cell that was
+  trained but not evaluated is only evaluated.
+- Every ``progress_seconds`` one line per running cell (iteration, seconds per iteration, ETA, best validation Dice
+  so far) and a grid summary are printed; every command is printed (and written to the cell's log) before it runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import platform
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from metassl_monai.benchmark.cell import (
+    TRAIN_DONE, CellFiles, build_record, evaluation_command, handlers_config, printable, training_command, write_json,
+)
+from metassl_monai.benchmark.grid import Cell, Grid
+
+__all__ = ["run_grid", "grid_status"]
+
+
+@dataclass
+class _Job:
+    """A cell being worked on: its stages (train, eval_best, eval_last) and the process of the current one."""
+
+    cell: Cell
+    files: CellFiles
+    stages: list[str]
+    commands: dict[str, str]
+    proc: subprocess.Popen | None = None
+    stage: str = ""
+    started: float = 0.0
+    segment: int = 0
+    last_sample: float = 0.0
+    log_handle: object = None
+    iterations: int | None = None
+    rate: list = field(default_factory=list)  # (time, iteration) of the last minutes, for the ETA
+
+
+def _host() -> dict:
+    return {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor() or "",
+            "python": platform.python_version()}
+
+
+def _num_iterations(grid: Grid, cell: Cell, dataset_dir: str) -> int | None:
+    """The cell's training length as its configs resolve it (for the progress line; None if it cannot be read)."""
+    try:
+        from monai.bundle import ConfigParser
+
+        parser = ConfigParser()
+        parser.read_config(grid.config_files(cell.method))
+        for key, value in {**grid.overrides, **cell.method.overrides, "bundle_root": str(grid.bundle_root(cell.method)),
+                           "dataset_dir": dataset_dir, "framework": f"@frameworks#{cell.method.framework}"}.items():
+            parser[key] = value
+        return int(parser.get_parsed_content("num_iterations"))
+    except Exception:  # only the progress line needs it
+        return None
+
+
+def _format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def grid_status(grid: Grid, out: str | os.PathLike, cells: list[Cell] | None = None) -> dict[str, str]:
+    """Each cell's state: ``done`` (recorded), ``trained`` (to evaluate), ``interrupted`` (resumes from a checkpoint)
+    or ``pending``."""
+    status = {}
+    for cell in cells if cells is not None else grid.cells:
+        files = CellFiles(Path(out), cell)
+        if files.record.is_file():
+            status[cell.name] = "done"
+        elif files.trained():
+            status[cell.name] = "trained"
+        elif files.has_interval_checkpoint() or (files.dir / "checkpoint_final.pt").is_file():
+            status[cell.name] = "interrupted"
+        else:
+            status[cell.name] = "pending"
+    return status
+
+
+_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*:")  # "FileNotFoundError: ..."
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # runs the runner's ``finally``: the cells' processes are stopped too
+
+
+class _Runner:
+    def __init__(self, grid: Grid, dataset_dir: str, out: Path, parallel: int, progress_seconds: float,
+                 sample_seconds: float, threads: int | None) -> None:
+        self.grid, self.dataset_dir, self.out = grid, str(Path(dataset_dir).resolve()), out
+        self.parallel = max(1, int(parallel))
+        self.progress_seconds, self.sample_seconds = float(progress_seconds), float(sample_seconds)
+        cpus = int(threads or os.cpu_count() or 1)
+        self.threads = max(1, cpus // self.parallel)
+        self.handlers_file = out / "benchmark_handlers.json"
+        self.running: list[_Job] = []
+        self.failed: dict[str, str] = {}
+        self.done: list[str] = []
+        self.host = _host()
+
+    def say(self, text: str) -> None:
+        print(f"[benchmark {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    # ---- a cell's stages
+    def prepare(self, cell: Cell) -> _Job | None:
+        files = CellFiles(self.out, cell)
+        if files.record.is_file():
+            return None
+        train_cmd = training_command(self.grid, cell, self.dataset_dir, files, self.handlers_file, resume=False)
+        commands = {"train": printable(train_cmd),
+                    **{f"evaluate_{w}": printable(evaluation_command(self.grid, cell, self.dataset_dir, files, w))
+                       for w in ("best", "last")}}
+        stages = [] if files.trained() else ["train"]
+        stages += [f"eval_{w}" for w in ("best", "last") if not (files.eval_dir(w) / "metrics.json").is_file()
+                   or "train" in stages]
+        return _Job(cell, files, stages, commands)
+
+    def start_stage(self, job: _Job) -> None:
+        job.stage = job.stages.pop(0)
+        files, cell = job.files, job.cell
+        if job.stage == "train":
+            resume = files.has_interval_checkpoint() or (files.dir / "checkpoint_final.pt").is_file()
+            cmd = training_command(self.grid, cell, self.dataset_dir, files, self.handlers_file, resume=resume)
+            if job.iterations is None:
+                job.iterations = _num_iterations(self.grid, cell, self.dataset_dir)
+            files.train_done.unlink(missing_ok=True)
+            what = f"resumed from iteration {files.last_iteration()}" if resume else "started"
+        else:
+            which = job.stage.split("_", 1)[1]
+            cmd = evaluation_command(self.grid, cell, self.dataset_dir, files, which)
+            what = f"evaluating its {which} model"
+        files.log.parent.mkdir(parents=True, exist_ok=True)
+        job.log_handle = open(files.log, "a", encoding="utf-8")
+        job.log_handle.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {printable(cmd)}\n")
+        job.log_handle.flush()
+        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads),
+                   PYTHONUNBUFFERED="1")
+        self.say(f"{cell.name}: {what} ({self.threads} thread(s); log {files.log})\n    {printable(cmd)}")
+        job.started = time.time()
+        job.segment = int(job.started * 1000)  # one per process: samples of two processes are never paired
+        job.last_sample = 0.0
+        job.rate = []
+        job.proc = subprocess.Popen(cmd, stdout=job.log_handle, stderr=subprocess.STDOUT, env=env)
+
+    def finish_stage(self, job: _Job) -> bool:
+        """Called when the stage's process ended; False when the cell failed."""
+        code = job.proc.returncode
+        job.log_handle.close()
+        files = job.files
+        if job.stage == "train":
+            seconds = time.time() - job.started
+            previous = json.loads(files.dir.joinpath("train_seconds.json").read_text())["seconds"] \
+                if files.dir.joinpath("train_seconds.json").is_file() else 0.0
+            files.dir.mkdir(parents=True, exist_ok=True)
+            write_json(files.dir / "train_seconds.json", {"seconds": round(previous + seconds, 1)})
+            self.sample(job, force=True)
+            if code == 0 and (files.dir / "checkpoint_final.pt").is_file():
+                write_json(files.dir / TRAIN_DONE, {"seconds": round(previous + seconds, 1)})
+                return True
+        elif code == 0 and (files.eval_dir(job.stage.split("_", 1)[1]) / "metrics.json").is_file():
+            return True
+        text = files.log.read_text(encoding="utf-8", errors="replace")
+        this_run = text[text.rfind("\n# "):].splitlines()  # the log since this stage's command
+        causes = [ln for ln in this_run if _ERROR.match(ln)]
+        self.failed[job.cell.name] = f"{job.stage} exited with {code}"
+        self.say(f"{job.cell.name}: {job.stage} FAILED (exit status {code})"
+                 + (f": {causes[0]}" if causes else "") + f"; the end of {files.log}:\n" + "\n".join(this_run[-12:]))
+        return False
+
+    def record(self, job: _Job) -> None:
+        record = build_record(self.grid, job.cell, job.files, job.commands, self.host)
+        write_json(job.files.record, record)
+        self.done.append(job.cell.name)
+        best, last = record["best"], record["last"]
+        self.say(f"{job.cell.name}: done in {record['train_seconds'] / 60:.1f} min of training; best val Dice "
+                 f"{best['val_mean_dice']:.4f} (iteration {best['iteration']}), evaluated {best['metrics']['mean_dice']:.4f}; "
+                 f"last iteration {last['metrics']['mean_dice']:.4f}; record {job.files.record}")
+
+    # ---- monitoring
+    def sample(self, job: _Job, force: bool = False) -> None:
+        now = time.time()
+        if job.stage != "train" or (not force and now - job.last_sample < self.sample_seconds):
+            return
+        job.last_sample = now
+        iteration = job.files.last_iteration()
+        running = sum(1 for j in self.running if j.stage == "train" and j.proc is not None and j.proc.poll() is None)
+        job.files.add_timing(iteration, max(1, running), job.segment)
+        job.rate = [p for p in job.rate if now - p[0] < 300] + [(now, iteration)]
+
+    def progress_line(self, job: _Job) -> str:
+        if job.stage != "train":
+            return f"  {job.cell.name}: {job.stage.replace('_', ' ')}"
+        iteration = job.files.last_iteration()
+        total = job.iterations
+        per_it = None
+        if len(job.rate) >= 2 and job.rate[-1][1] > job.rate[0][1]:
+            per_it = (job.rate[-1][0] - job.rate[0][0]) / (job.rate[-1][1] - job.rate[0][1])
+        eta = per_it * (total - iteration) if per_it and total else None
+        curve = job.files.curve()
+        best = max(curve, key=lambda p: p[1]) if curve else None
+        return (f"  {job.cell.name}: iteration {iteration}/{total or '?'}"
+                + (f", {per_it:.2f} s/it" if per_it else "") + f", ETA {_format_eta(eta)}"
+                + (f", best val Dice {best[1]:.4f} @ {best[0]}" if best else ", no validation yet"))
+
+    def progress(self, pending: int) -> None:
+        lines = [self.progress_line(j) for j in self.running]
+        self.say(f"grid {self.grid.name}: {len(self.done)} done, {len(self.running)} running, {pending} waiting, "
+                 f"{len(self.failed)} failed\n" + "\n".join(lines))
+
+    def run(self, cells: list[Cell]) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = open(self.out / ".runner.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RuntimeError(f"another benchmark runner is working in {self.out}: wait for it or stop it "
+                               "(two runners would train the same cells twice)") from None
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            return self._run(cells)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            lock.close()
+
+    def _run(self, cells: list[Cell]) -> dict:
+        handlers = handlers_config(self.grid.trace_interval)
+        if not self.handlers_file.is_file() or json.loads(self.handlers_file.read_text()) != handlers:
+            write_json(self.handlers_file, handlers)
+        queue: list[_Job] = []
+        for cell in cells:
+            job = self.prepare(cell)
+            if job is None:
+                self.say(f"{cell.name}: done already ({CellFiles(self.out, cell).record})")
+            else:
+                queue.append(job)
+        self.say(f"grid {self.grid.name}: {len(queue)} cell(s) to run of {len(cells)}, {self.parallel} side by side, "
+                 f"{self.threads} thread(s) each; output {self.out}")
+        last_progress = time.time()
+        try:
+            while queue or self.running:
+                while queue and len(self.running) < self.parallel:
+                    job = queue.pop(0)
+                    if job.stages:
+                        self.running.append(job)
+                        self.start_stage(job)
+                    else:
+                        self.record(job)
+                for job in list(self.running):
+                    if job.proc.poll() is None:
+                        self.sample(job)
+                        continue
+                    if not self.finish_stage(job):
+                        self.running.remove(job)
+                    elif job.stages:
+                        self.start_stage(job)
+                    else:
+                        self.running.remove(job)
+                        self.record(job)
+                if time.time() - last_progress >= self.progress_seconds and self.running:
+                    self.progress(len(queue))
+                    last_progress = time.time()
+                time.sleep(0.2)
+        finally:
+            for job in self.running:  # interrupted (Ctrl-C): stop the children; their checkpoints resume them
+                if job.proc is not None and job.proc.poll() is None:
+                    job.proc.terminate()
+                    job.proc.wait(60)
+        self.say(f"grid {self.grid.name}: {len(self.done)} cell(s) recorded now, {len(self.failed)} failed"
+                 + (": " + "; ".join(f"{k} ({v})" for k, v in self.failed.items()) if self.failed else ""))
+        return {"done": self.done, "failed": self.failed}
+
+
+def run_grid(grid: Grid, dataset_dir: str, out: str | os.PathLike, cells: list[Cell] | None = None,
+             parallel: int = 1, progress_seconds: float = 60.0, sample_seconds: float = 10.0,
+             threads: int | None = None) -> dict:
+    """
+    Run (or continue) ``cells`` of ``grid`` (default: all) on ``dataset_dir``, writing to ``out``.
+
+    Args:
+        parallel: cells trained side by side.
+        progress_seconds: period of the progress lines.
+        sample_seconds: period of the timing samples (seconds per iteration alone / shared).
+        threads: CPU threads to split between the cells (default: all of this machine's).
+
+    Returns:
+        ``{"done": [cells recorded now], "failed": {cell: what failed}}``.
+    """
+    if not Path(dataset_dir).is_dir():
+        raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist")
+    runner = _Runner(grid, dataset_dir, Path(out).resolve(), parallel, progress_seconds, sample_seconds, threads)
+    return runner.run(list(cells) if cells is not None else list(grid.cells))

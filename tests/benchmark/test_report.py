@@ -1,0 +1,109 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""The benchmark report from hand-made records: mean ± sample std over seeds, paired differences to the baseline on
+the same seeds, region fractions at the end, the CSV and the plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from metassl_monai.benchmark.report import (
+    gpu_command, load_records, mean_std, paired, region_fractions, summarize, write_report,
+)
+
+
+def record(method, seed, best, last, baseline=None, labeled=7, fractions=None):
+    metrics = lambda d: {"mean_dice": d, "mean_dice_per_class": {"RV": d - 0.1, "MYO": d, "LV": d + 0.1},  # noqa
+                         "mean_jaccard": d / 2, "hd95": 5.0, "asd": 1.0}
+    trace = {"iteration": list(range(0, 100, 10))}
+    if fractions:
+        trace.update({f"unlabeled_0/fraction_{r}": [v] * 10 for r, v in fractions.items()})
+        trace["unlabeled_0/threshold_1"] = [0.9 - 0.01 * i for i in range(10)]
+    return {"version": 1, "cell": f"{method}_{labeled}l_s{seed}", "method": method, "group": f"{labeled} labeled",
+            "bundle": "metassl_acdc", "framework": "mean_teacher", "ssl_loss": "metassl", "baseline": baseline,
+            "labeled": labeled, "labeled_key": "labeled_patients", "seed": seed, "grid": "t",
+            "overrides": {"patch_size": [32, 32]}, "evaluate_overrides": {},
+            "commands": {"train": f"python -m monai.bundle run training --seed {seed}"},
+            "curve": [[50, best - 0.1], [100, best]], "best": {"iteration": 100, "val_mean_dice": best,
+                                                               "metrics": metrics(best)},
+            "last": {"iteration": 100, "val_mean_dice": last, "metrics": metrics(last)},
+            "train_seconds": 600.0, "seconds_per_iteration": {"alone": 0.5, "shared": None}, "ssl_trace": trace}
+
+
+RECORDS = [record("mt", 1, 0.72, 0.70), record("mt", 2, 0.82, 0.80),
+           record("mt_metassl", 1, 0.76, 0.75, "mt", fractions={"UC": 0.8, "US": 0.1, "DC": 0.06, "DS": 0.04}),
+           record("mt_metassl", 2, 0.90, 0.90, "mt", fractions={"UC": 0.8, "US": 0.1, "DC": 0.06, "DS": 0.04}),
+           record("mt_metassl", 3, 0.99, 0.99, "mt")]  # seed 3 has no baseline run: not paired
+
+
+def test_mean_std_is_the_sample_std():
+    assert mean_std([0.7, 0.8]) == (pytest.approx(0.75), pytest.approx(math.sqrt(0.005)))
+    assert mean_std([0.7]) == (0.7, None)
+
+
+def test_summary_over_seeds():
+    rows = {r["method"]: r for r in summarize(RECORDS)}
+    assert rows["mt"]["seeds"] == [1, 2]
+    assert rows["mt"]["last"] == (pytest.approx(0.75), pytest.approx(0.0707107, abs=1e-6))
+    assert rows["mt"]["best"][0] == pytest.approx(0.77)
+    assert rows["mt"]["last_per_class"] == {"RV": pytest.approx(0.65), "MYO": pytest.approx(0.75),
+                                            "LV": pytest.approx(0.85)}
+    assert rows["mt_metassl"]["last"][0] == pytest.approx((0.75 + 0.90 + 0.99) / 3)
+
+
+def test_paired_differences_on_the_same_seeds():
+    (row,) = paired(RECORDS)
+    assert row["method"] == "mt_metassl" and row["baseline"] == "mt" and row["seeds"] == [1, 2]
+    assert row["last"] == [pytest.approx(0.05), pytest.approx(0.10)]
+    assert row["last_mean_std"] == (pytest.approx(0.075), pytest.approx(0.0353553, abs=1e-6))
+    assert row["best_mean_std"][0] == pytest.approx((0.04 + 0.08) / 2)
+
+
+def test_region_fractions_at_the_end():
+    stats = region_fractions(RECORDS[2])
+    assert stats == {"unlabeled_0": {"fraction_UC": pytest.approx(0.8), "fraction_US": pytest.approx(0.1),
+                                     "fraction_DC": pytest.approx(0.06), "fraction_DS": pytest.approx(0.04),
+                                     "threshold_1": pytest.approx(0.81)}}
+    assert region_fractions(RECORDS[0]) == {}
+
+
+def test_gpu_command_is_the_papers_setting():
+    command = gpu_command(RECORDS[2])
+    assert "--config_file bundles/metassl_acdc/configs/train.json " in command and "train_cpu" not in command
+    assert command.endswith("--labeled_patients 7 --seed 1 --patch_size '[32,32]'")
+
+
+def test_written_report(tmp_path):
+    records_dir = tmp_path / "records"
+    records_dir.mkdir()
+    for r in RECORDS:
+        (records_dir / f"{r['cell']}.json").write_text(json.dumps(r))
+    paths = write_report(records_dir, tmp_path / "out", "t")
+    rows = list(csv.DictReader(open(paths["csv"])))
+    assert [r["cell"] for r in rows] == ["mt_7l_s1", "mt_7l_s2", "mt_metassl_7l_s1", "mt_metassl_7l_s2",
+                                         "mt_metassl_7l_s3"]
+    assert float(rows[1]["last_mean_dice"]) == 0.80 and float(rows[1]["best_dice_LV"]) == pytest.approx(0.92)
+    text = open(paths["markdown"]).read()
+    assert "| `mt_metassl` | `mt` | 2 (1, 2) | 0.0600 ± 0.0283 | 0.0750 ± 0.0354 |" in text
+    assert "| `mt` | mean_teacher | metassl | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 |" in text
+    assert "| `mt_metassl_7l_s1` | unlabeled_0 | 0.800 | 0.100 | 0.060 | 0.040 | 0.81 |" in text
+    for name in ("t_curves_7labeled.png", "t_final.png", "t_regions.png"):
+        assert open(paths[name], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert f"![{name}]({name})" in text
+    again = write_report(records_dir, tmp_path / "again", "t")
+    assert open(again["markdown"]).read() == text and open(again["csv"]).read() == open(paths["csv"]).read()
+
+
+def test_not_a_record_or_no_records(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_records(tmp_path / "absent")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ValueError, match="x.json is not a benchmark cell record"):
+        load_records(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no cell records"):
+        (tmp_path / "x.json").unlink()
+        write_report(tmp_path, tmp_path / "o", "t")
