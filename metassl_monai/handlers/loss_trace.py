@@ -74,15 +74,24 @@ class LossTraceWriter:
         return os.path.join(self.output_dir, self.filename)
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._start)
+        # at the first iteration, not at STARTED: a checkpoint loader attached after this handler restores the
+        # iteration count at STARTED, after this handler would have run (the bundles attach it in ``training``)
+        engine.add_event_handler(Events.STARTED, self._arm)
+        engine.add_event_handler(Events.ITERATION_STARTED, self._start)
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
 
     @staticmethod
     def _is_writer() -> bool:
         return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
+    def _arm(self, engine: Engine) -> None:
+        self._first_iteration = True
+
     def _start(self, engine: Engine) -> None:
-        if self._is_writer() and engine.state.iteration == 0:
+        if not getattr(self, "_first_iteration", False):
+            return
+        self._first_iteration = False
+        if self._is_writer() and engine.state.iteration == 1:  # a run from iteration 0, not a resumed one
             os.makedirs(self.output_dir, exist_ok=True)
             open(self.path, "w", encoding="utf-8").close()
 

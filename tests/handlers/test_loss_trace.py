@@ -49,6 +49,23 @@ def test_truncates_on_a_new_run_and_appends_on_a_resumed_one(tmp_path):
     assert [r["iteration"] for r in read_loss_trace(str(tmp_path / "t.jsonl"))] == [1, 2, 3, 4]
 
 
+def test_appends_when_a_checkpoint_loader_attached_after_it_resumes_the_run(tmp_path):
+    """The bundles attach their CheckpointLoader after the handlers: it restores the iteration at STARTED, after the
+    writer's own STARTED handler has run (the trace of a resumed bundle run was truncated before the fix)."""
+    from monai.handlers import CheckpointLoader
+
+    writer = LossTraceWriter(str(tmp_path), filename="t.jsonl")
+    first = make_engine()
+    writer.attach(first)
+    first.run(range(2), max_epochs=1)
+    torch.save({"trainer": first.state_dict()}, tmp_path / "ckpt.pt")
+    resumed = make_engine()
+    writer.attach(resumed)
+    CheckpointLoader(str(tmp_path / "ckpt.pt"), {"trainer": resumed}).attach(resumed)
+    resumed.run(range(2), max_epochs=2)
+    assert [r["iteration"] for r in read_loss_trace(str(tmp_path / "t.jsonl"))] == [1, 2, 3, 4]
+
+
 def test_interval_and_output_transform_and_nonfinite(tmp_path):
     engine = make_engine([float("nan"), float("inf"), 2.0])
     LossTraceWriter(str(tmp_path), interval=2, output_transform=lambda out: {"total": out["loss"]}).attach(engine)
