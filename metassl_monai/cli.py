@@ -243,7 +243,7 @@ def bench(output: str | None = None, device: str = "auto", quick: bool = False, 
 
 
 def benchmark_run(grid: str, dataset_dir: str, out: str | None = None, cells: str | None = None, parallel: int = 1,
-                  records: str | None = None, report: str | None = None, progress_seconds: float = 60.0,
+                  report: str | None = None, progress_seconds: float = 60.0,
                   threads: int | None = None) -> dict:
     """
     Run (or continue) the cells of a benchmark grid file (``benchmarks/acdc.yaml``) on ``dataset_dir``: each through
@@ -251,7 +251,8 @@ def benchmark_run(grid: str, dataset_dir: str, out: str | None = None, cells: st
     side with the CPU threads split between them. Finished cells are skipped, interrupted ones resume from their last
     checkpoint: repeat the same command after a kill. ``--out`` (default ``runs/benchmark/<grid name>``) holds the
     runs, logs and ``records/``; ``--cells`` picks cells or methods (comma-separated); ``--report DIR`` rewrites the
-    report there after the run. Exits with status 1 when a cell failed.
+    report there after the run; ``--threads`` the CPU threads to split (default all). Exits with status 1 when a cell
+    failed.
     """
     from metassl_monai.benchmark import load_grid, run_grid, write_report
 

@@ -96,7 +96,7 @@ class CellFiles:
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.timing, "a", encoding="utf-8") as f:
             f.write(json.dumps({"time": round(time.time(), 3), "iteration": iteration, "running": running,
-                                "segment": segment}) + "\n")
+                                "segment": segment, "load": round(os.getloadavg()[0], 2)}) + "\n")
 
 
 def _last_iteration(path: Path) -> int:
@@ -175,10 +175,14 @@ def step_seconds(samples: list[dict]) -> dict[str, float | None]:
     "running", "segment"}``: ``alone`` over the sample pairs where this cell ran by itself, ``shared`` where it ran
     beside others (consecutive samples of one process, ``segment``, with the same ``running`` count); None when no
     such pair advanced. A process's start-up (up to its first sample after the iteration first moved) is left out.
+    ``load_alone`` / ``load_shared``: the machine's mean 1-minute load average over those samples (``load`` of each
+    sample; None without): "alone" counts the benchmark's cells only, a load well above this cell's threads says
+    something else was running too.
     """
     totals = {"alone": [0.0, 0], "shared": [0.0, 0]}
+    counted: dict[str, set[int]] = {"alone": set(), "shared": set()}  # the samples of the counted pairs
     started: set = set()  # segments past their start-up (interpreter, data loading, first records)
-    for a, b in zip(samples, samples[1:]):
+    for index, (a, b) in enumerate(zip(samples, samples[1:])):
         if a["segment"] != b["segment"] or b["iteration"] < a["iteration"]:
             continue
         if a["segment"] not in started:
@@ -190,7 +194,11 @@ def step_seconds(samples: list[dict]) -> dict[str, float | None]:
         key = "alone" if a["running"] == 1 else "shared"
         totals[key][0] += b["time"] - a["time"]
         totals[key][1] += b["iteration"] - a["iteration"]
-    return {k: (round(t / n, 4) if n > 0 else None) for k, (t, n) in totals.items()}
+        counted[key].update(i for i in (index, index + 1) if "load" in samples[i])
+    result = {k: (round(t / n, 4) if n > 0 else None) for k, (t, n) in totals.items()}
+    result.update({f"load_{k}": (round(sum(samples[i]["load"] for i in v) / len(v), 2) if v else None)
+                   for k, v in counted.items()})
+    return result
 
 
 def _series(records: list[dict], max_points: int = 200) -> dict[str, list]:

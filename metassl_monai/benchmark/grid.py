@@ -23,7 +23,8 @@ scored by its bundle's ``evaluating`` workflow. ``benchmarks/acdc.yaml`` is the 
     groups:
       - {labeled: 7, seeds: [1337, 1338, 1339], methods: [mt, mt_metassl]}
 
-A method may add ``overrides`` (its training and evaluation) and ``evaluate_overrides`` (evaluation only, e.g. CCT's
+Cells run group by group, seed-major within a group (every method of the first seed, then the next seed), so a grid
+stopped part-way holds paired comparisons. A method may add ``overrides`` (its training and evaluation) and ``evaluate_overrides`` (evaluation only, e.g. CCT's
 ``network_def``). Relative paths in ``configs`` are resolved against the grid file's folder.
 """
 
@@ -213,7 +214,8 @@ def load_grid(path: str | os.PathLike) -> Grid:
         if unknown:
             raise GridError(f"{where} names methods {unknown} that 'methods' does not define")
         label = str(group.get("name", f"{group['labeled']} labeled"))
-        cells += [Cell(methods[m], int(group["labeled"]), int(s), label) for m in group["methods"] for s in seeds]
+        # seed-major: a grid stopped part-way holds every method of the first seeds, so its comparisons are paired
+        cells += [Cell(methods[m], int(group["labeled"]), int(s), label) for s in seeds for m in group["methods"]]
     names = [c.name for c in cells]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -139,7 +139,7 @@ def _csv(records: list[dict]) -> str:
     for which in ("best", "last"):
         header += [f"{which}_iteration", f"{which}_val_mean_dice", *[f"{which}_{m}" for m in metrics],
                    *[f"{which}_dice_{c}" for c in classes]]
-    header += ["train_seconds", "s_per_it_alone", "s_per_it_shared"]
+    header += ["train_seconds", "s_per_it_alone", "s_per_it_shared", "load_alone", "load_shared"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -151,8 +151,8 @@ def _csv(records: list[dict]) -> str:
             row += [r[which]["iteration"], r[which]["val_mean_dice"], *[m.get(k, "") for k in metrics],
                     *[m.get("mean_dice_per_class", {}).get(c, "") for c in classes]]
         spi = r["seconds_per_iteration"]
-        row += [r["train_seconds"], spi["alone"] if spi["alone"] is not None else "",
-                spi["shared"] if spi["shared"] is not None else ""]
+        row += [r["train_seconds"], *[spi.get(k) if spi.get(k) is not None else ""
+                                      for k in ("alone", "shared", "load_alone", "load_shared")]]
         writer.writerow(row)
     return buf.getvalue()
 
@@ -217,14 +217,22 @@ def _markdown(name: str, records: list[dict], figures: list[str]) -> str:
                   "threshold per class, per MetaSSL loss of each cell:", "",
                   "| cell | loss | UC | US | DC | DS | thresholds (per class) |", "|---|---|---|---|---|---|---|",
                   *region_rows, ""]
-    lines += ["## Every cell", "", "| cell | best val Dice (iteration) | best-val model Dice | last-iteration Dice | "
-              "train min | s/it alone | s/it shared |", "|---|---|---|---|---|---|---|"]
+    lines += ["## Every cell", "", "s/it: wall seconds per training iteration, validation included; alone = no other "
+              "cell of the benchmark ran, shared = others did; (load) = the machine's mean 1-minute load average "
+              "meanwhile (a load well above the cell's threads: something else ran too).", "",
+              "| cell | best val Dice (iteration) | best-val model Dice | last-iteration Dice | train min | "
+              "s/it alone (load) | s/it shared (load) |", "|---|---|---|---|---|---|---|"]
+
+    def timing(spi: dict, key: str) -> str:
+        if spi.get(key) is None:
+            return "–"
+        return f"{spi[key]:.3f}" + (f" ({spi[f'load_{key}']:.1f})" if spi.get(f"load_{key}") is not None else "")
+
     for r in records:
         spi = r["seconds_per_iteration"]
         lines.append(f"| `{r['cell']}` | {r['best']['val_mean_dice']:.4f} ({r['best']['iteration']}) | "
                      f"{r['best']['metrics']['mean_dice']:.4f} | {r['last']['metrics']['mean_dice']:.4f} | "
-                     f"{r['train_seconds'] / 60:.1f} | {spi['alone'] if spi['alone'] is not None else '–'} | "
-                     f"{spi['shared'] if spi['shared'] is not None else '–'} |")
+                     f"{r['train_seconds'] / 60:.1f} | {timing(spi, 'alone')} | {timing(spi, 'shared')} |")
     lines += ["", "## Figures", "", *[f"![{f}]({f})" for f in figures], "",
               "## Commands", "", "Each cell as it ran (CPU benchmark setting; `--resume true` continues it), and at the "
               "paper's setting (the bundle's `train.json` alone, GPU):", ""]

@@ -12,8 +12,9 @@ import pytest
 from metassl_monai.benchmark.cell import _last_iteration, dedupe_trace, printable, step_seconds
 
 
-def s(t, it, running, segment="a"):
-    return {"time": t, "iteration": it, "running": running, "segment": segment}
+def s(t, it, running, segment="a", load=None):
+    sample = {"time": t, "iteration": it, "running": running, "segment": segment}
+    return sample if load is None else {**sample, "load": load}
 
 
 def test_step_seconds_alone_and_shared_without_start_up():
@@ -26,12 +27,22 @@ def test_step_seconds_alone_and_shared_without_start_up():
         s(120, 130, 1, "b"),  # alone: 10 s / 30 it
     ]
     result = step_seconds(samples)
-    assert result == {"alone": pytest.approx(20 / 60, abs=1e-4), "shared": pytest.approx(1.0)}
+    assert result == {"alone": pytest.approx(20 / 60, abs=1e-4), "shared": pytest.approx(1.0), "load_alone": None,
+                      "load_shared": None}
+
+
+def test_step_seconds_reports_the_machine_load_of_the_counted_samples():
+    samples = [s(0, 0, 1, load=9.0), s(10, 10, 1, load=2.0), s(20, 30, 1, load=2.0), s(30, 50, 1, load=5.0),
+               s(40, 70, 2, load=4.0), s(50, 90, 2, load=4.5)]
+    result = step_seconds(samples)
+    assert result["alone"] == 0.5 and result["load_alone"] == 3.0  # samples 1-3; the start-up's 9.0 is not counted
+    assert result["shared"] == 0.5 and result["load_shared"] == 4.25
 
 
 def test_step_seconds_none_without_pairs():
-    assert step_seconds([]) == {"alone": None, "shared": None}
-    assert step_seconds([s(0, 0, 1), s(5, 10, 1)]) == {"alone": None, "shared": None}  # start-up only
+    none = {"alone": None, "shared": None, "load_alone": None, "load_shared": None}
+    assert step_seconds([]) == none
+    assert step_seconds([s(0, 0, 1), s(5, 10, 1)]) == none  # start-up only
 
 
 def test_dedupe_trace_keeps_the_repeated_iterations_once(tmp_path):

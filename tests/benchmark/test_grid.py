@@ -34,7 +34,8 @@ def write(tmp_path: Path, text: str, name: str = "grid.yaml") -> Path:
 
 def test_cells_in_group_order_with_their_names(tmp_path):
     grid = load_grid(write(tmp_path, GOOD))
-    assert [c.name for c in grid.cells] == ["sup_7l_s1", "sup_7l_s2", "mt_metassl_7l_s1", "mt_metassl_7l_s2",
+    # seed-major within a group: every method of seed 1 before seed 2
+    assert [c.name for c in grid.cells] == ["sup_7l_s1", "mt_metassl_7l_s1", "sup_7l_s2", "mt_metassl_7l_s2",
                                             "mt_metassl_3l_s1"]
     assert grid.methods["mt_metassl"].baseline == "sup"
     assert grid.config_files(grid.methods["sup"]) == [str(REPO / "bundles/metassl_acdc/configs/train.json"),

@@ -31,7 +31,8 @@ def record(method, seed, best, last, baseline=None, labeled=7, fractions=None):
             "curve": [[50, best - 0.1], [100, best]], "best": {"iteration": 100, "val_mean_dice": best,
                                                                "metrics": metrics(best)},
             "last": {"iteration": 100, "val_mean_dice": last, "metrics": metrics(last)},
-            "train_seconds": 600.0, "seconds_per_iteration": {"alone": 0.5, "shared": None}, "ssl_trace": trace}
+            "train_seconds": 600.0, "seconds_per_iteration": {"alone": 0.5, "shared": None, "load_alone": 2.1,
+                                                                "load_shared": None}, "ssl_trace": trace}
 
 
 RECORDS = [record("mt", 1, 0.72, 0.70), record("mt", 2, 0.82, 0.80),
@@ -91,6 +92,7 @@ def test_written_report(tmp_path):
     assert "| `mt_metassl` | `mt` | 2 (1, 2) | 0.0600 ± 0.0283 | 0.0750 ± 0.0354 |" in text
     assert "| `mt` | mean_teacher | metassl | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 |" in text
     assert "| `mt_metassl_7l_s1` | unlabeled_0 | 0.800 | 0.100 | 0.060 | 0.040 | 0.81 |" in text
+    assert "| `mt_7l_s2` | 0.8200 (100) | 0.8200 | 0.8000 | 10.0 | 0.500 (2.1) | – |" in text
     for name in ("t_curves_7labeled.png", "t_final.png", "t_regions.png"):
         assert open(paths[name], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
         assert f"![{name}]({name})" in text
