@@ -14,6 +14,7 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5;
 - ``la_to_nifti``: write UA-MT h5 cases as NIfTI (the input of the metassl_la inference config);
 - ``demo_la``: the ``demo`` of the 3D metassl_la bundle on synthetic left-atrium volumes;
+- ``datalist``: write a MONAI datalist JSON (labeled / unlabeled / validation) from NIfTI folders, for ``--datalist``;
 - ``qc_ranking``: how well the qgssl bundles' predicted quality (``*_quality.json``) ranks cases by their true Dice;
 - ``export``: write a self-contained, zoo-style copy of a bundle (vendored ``scripts/``, no metassl_monai needed);
 - ``bench``: what the MetaSSL / QG-SSL machinery costs next to the network, as ratios with their goals
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import fire
 
-__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "qc_ranking", "export",
+__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "datalist", "qc_ranking", "export",
            "bench", "benchmark_run", "benchmark_report", "benchmark_status", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
@@ -181,6 +182,32 @@ def demo_la(output_dir: str = "demo_output_la", iterations: int = 150, framework
     return {"metrics": str(eval_dir / "metrics.json"), "mean_dice": metrics["mean_dice"], "train_seconds": train_seconds}
 
 
+def datalist(images_dir: str, output: str, labels_dir: str | None = None, labeled: str | float | None = None,
+             val_fraction: float = 0.2, unlabeled_dir: str | None = None, seed: int | None = None,
+             overwrite: bool = False) -> str:
+    """
+    Write a MONAI datalist JSON (``training`` / ``unlabeled`` / ``validation``) from NIfTI folders, for
+    ``--datalist`` of every bundle. Images pair with labels by case name (``a`` ↔ ``a`` in ``--labels_dir``,
+    ``a_0000`` ↔ ``a`` as nnU-Net, ``a`` ↔ ``a_gt`` beside it); unpaired images and ``--unlabeled_dir`` are unlabeled;
+    the last ``--val_fraction`` of the pairs validate (``--seed``: shuffled first); ``--labeled`` keeps the labels of
+    a fraction (``0.1``) or of named cases (``"a,b,c"``) of the others, the rest become unlabeled (default: all).
+    """
+    from metassl_monai.data import write_datalist
+
+    if isinstance(labeled, str):
+        try:
+            labeled = float(labeled)
+        except ValueError:
+            labeled = [name.strip() for name in labeled.split(",") if name.strip()]
+    elif isinstance(labeled, tuple):  # fire reads a,b,c as a tuple
+        labeled = [str(name) for name in labeled]
+    content = write_datalist(images_dir, output, labels_dir=labels_dir, labeled=labeled, val_fraction=val_fraction,
+                             unlabeled_dir=unlabeled_dir, seed=seed, overwrite=overwrite)
+    print(f"wrote {output}: {len(content['training'])} labeled, {len(content['unlabeled'])} unlabeled, "
+          f"{len(content['validation'])} validation image(s); train with --datalist {output}")
+    return str(output)
+
+
 def qc_ranking(quality_dir: str, dice_csv: str, output: str | None = None) -> dict:
     """
     Spearman / Pearson / MAE between the predicted mean Dice of ``quality_dir/*_quality.json`` (qgssl inference) and
@@ -321,7 +348,8 @@ def _with_bool_flags(command):
 
 COMMANDS = {name: _with_bool_flags(command) for name, command in {
     "demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
-    "convert_la": convert_la, "la_to_nifti": la_to_nifti, "qc_ranking": qc_ranking, "export": export,
+    "convert_la": convert_la, "la_to_nifti": la_to_nifti, "datalist": datalist, "qc_ranking": qc_ranking,
+    "export": export,
     "compose_configs": compose_configs, "bench": bench}.items()}
 COMMANDS["benchmark"] = {"run": _with_bool_flags(benchmark_run), "report": _with_bool_flags(benchmark_report),
                          "status": _with_bool_flags(benchmark_status)}

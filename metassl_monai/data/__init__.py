@@ -11,6 +11,15 @@ from .acdc import (
 )
 from .atomic_writer import AtomicNibabelWriter
 from .cache_dataset import CacheDataset
+from .datalists import (
+    datalist_split,
+    dataset_folder_datalist,
+    is_slice_datalist,
+    read_datalist,
+    split_or_datalist,
+    volume_name,
+    write_datalist,
+)
 from .la import (
     LA_TRAINING_FOLDER,
     UAMT_LABELED_CASES,
@@ -38,6 +47,13 @@ from .synthetic_la import (
 )
 
 __all__ = [
+    "datalist_split",
+    "dataset_folder_datalist",
+    "is_slice_datalist",
+    "read_datalist",
+    "split_or_datalist",
+    "volume_name",
+    "write_datalist",
     "AtomicNibabelWriter",
     "CacheDataset",
     "FailedItem",

@@ -107,7 +107,7 @@ def test_report_regenerated_from_the_records(finished, tmp_path):
     diffs = [recs[f"mt_metassl_1l_s{s}"]["last"]["metrics"]["mean_dice"]
              - recs[f"supervised_1l_s{s}"]["last"]["metrics"]["mean_dice"] for s in (1, 2)]
     text = open(paths["markdown"]).read()
-    assert f"| `mt_metassl` | `supervised` | 2 (1, 2) |" in text
+    assert "| `mt_metassl` | `supervised` | 2 (1, 2) |" in text
     assert f"{sum(diffs) / 2:.4f} ± " in text
     assert all(Path(paths[f]).stat().st_size > 1000 for f in ("tiny_curves_1labeled.png", "tiny_final.png",
                                                               "tiny_regions.png"))

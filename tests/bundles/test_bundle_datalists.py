@@ -1,0 +1,152 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Every bundle trains from your own NIfTI data with one override, ``--datalist``: a MONAI datalist JSON (training /
+unlabeled / validation) or a Medical Segmentation Decathlon folder; the 2D bundles' NIfTI slice stream gives the same
+batches as the h5 stream of the same data; labels out of range stop training with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import monai
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from bundle_runner import ACDC_TINY, LA_TINY, config_parser, configs, config_list, run_bundle, training_args
+
+from metassl_monai.data import read_list, write_msd_heart_dataset, write_nifti_volumes
+
+
+def volumes_of(root: Path) -> list[str]:
+    names = []
+    for s in read_list(root, "train_slices.list"):
+        v = s.split("_slice_")[0]
+        if v not in names:
+            names.append(v)
+    return names
+
+
+@pytest.fixture(scope="module")
+def acdc_nifti(acdc_dataset, tmp_path_factory) -> Path:
+    """The synthetic ACDC dataset as NIfTI volumes (training volumes stacked from its h5 slices) and dl.json:
+    patient001 labeled, the other patients unlabeled, val.list validating."""
+    root = tmp_path_factory.mktemp("acdc_nifti")
+    slices = read_list(acdc_dataset, "train_slices.list")
+    volumes = volumes_of(acdc_dataset)
+    (root / "h5").mkdir()
+    for v in volumes:
+        ks = sorted((s for s in slices if s.startswith(v + "_slice_")), key=lambda s: int(s.rsplit("_", 1)[1]))
+        parts = [h5py.File(acdc_dataset / "data" / "slices" / f"{s}.h5") for s in ks]
+        with h5py.File(root / "h5" / f"{v}.h5", "w") as f:
+            f["image"] = np.stack([p["image"][()] for p in parts])
+            f["label"] = np.stack([p["label"][()] for p in parts])
+        for p in parts:
+            p.close()
+    write_nifti_volumes(root / "h5", root / "nifti", names=volumes, with_labels=True)
+    val = read_list(acdc_dataset, "val.list")
+    write_nifti_volumes(acdc_dataset / "data", root / "nifti", names=val, with_labels=True)
+    labeled = [v for v in volumes if v.startswith("patient001")]
+
+    def item(v, label=True):
+        return {"image": f"nifti/{v}.nii.gz", **({"label": f"nifti/{v}_gt.nii.gz"} if label else {})}
+
+    (root / "dl.json").write_text(json.dumps({
+        "training": [item(v) for v in labeled],
+        "unlabeled": [item(v, False) for v in volumes if v not in labeled],
+        "validation": [item(v) for v in val]}))
+    return root
+
+
+def batches(n=3, **overrides) -> list[list[dict]]:
+    monai.utils.set_determinism(0)
+    parser = config_parser("metassl_acdc", patch_size=[32, 32], batch_size=2, unlabeled_batch_size=2,
+                           labeled_patients=1, **overrides)
+    out = []
+    for key in ("train#dataloader", "train#unlabeled_dataloader"):
+        loader = parser.get_parsed_content(key)
+        torch.manual_seed(0)
+        out.append([batch for _, batch in zip(range(n), loader)])
+    return out
+
+
+def test_nifti_slice_stream_gives_the_h5_batches(acdc_dataset, acdc_nifti):
+    h5 = batches(dataset_dir=str(acdc_dataset))
+    nifti = batches(datalist=str(acdc_nifti / "dl.json"))
+    for h5_batches, nifti_batches in zip(h5, nifti):
+        assert len(h5_batches) == len(nifti_batches) == 3
+        for a, b in zip(h5_batches, nifti_batches):
+            for key in ("image", "label"):
+                if key in a:
+                    torch.testing.assert_close(torch.as_tensor(b[key]), torch.as_tensor(a[key]), atol=1e-5, rtol=0)
+    # the comparison can fail: another labeled patient gives other batches
+    other = json.loads((acdc_nifti / "dl.json").read_text())
+    other["training"], other["unlabeled"][:2] = ([{**u, "label": u["image"].replace(".nii.gz", "_gt.nii.gz")}
+                                                  for u in other["unlabeled"][:2]], [
+        {"image": t["image"]} for t in other["training"]])
+    (acdc_nifti / "other.json").write_text(json.dumps(other))
+    moved = batches(n=1, datalist=str(acdc_nifti / "other.json"))
+    assert not torch.allclose(torch.as_tensor(moved[0][0]["image"]), torch.as_tensor(h5[0][0]["image"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["metassl_acdc", "qgssl_acdc"])
+def test_2d_bundles_train_and_evaluate_from_a_datalist(bundle, acdc_nifti, tmp_path):
+    datalist = str(acdc_nifti / "dl.json")
+    run = tmp_path / "run"
+    run_bundle(*training_args(bundle, "/nonexistent", run, *ACDC_TINY, "--datalist", datalist, "--num_iterations",
+                              "4", "--val_interval", "2"))
+    assert (run / "checkpoint_final.pt").is_file() and (run / "model.pt").is_file()
+    run_bundle("run", "evaluating", "--config_file", config_list(configs(bundle, "train.json", "train_cpu.json",
+                                                                         "evaluate.json")),
+               "--bundle_root", str(Path(configs(bundle)[0]).parents[1]), "--datalist", datalist,
+               "--output_dir", str(tmp_path / "eval"), "--ckpt_path", str(run / "model.pt"),
+               "--patch_size", "[32,32]")
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_cases"] == len(json.loads(Path(datalist).read_text())["validation"])
+    assert sorted(p.name for p in (tmp_path / "eval" / "overlays").glob("*.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["metassl_la", "qgssl_la"])
+def test_3d_bundles_train_and_evaluate_from_an_msd_folder(bundle, tmp_path):
+    msd = write_msd_heart_dataset(tmp_path / "Task02_Heart", n_cases=5, shape=(40, 40, 24), seed=2)
+    run = tmp_path / "run"
+    extra = ["--ssl_loss", "@ssl_losses#metassl"] if bundle == "qgssl_la" else []  # PL-QW needs a 3D predictor
+    proc = run_bundle(*training_args(bundle, "/nonexistent", run, *LA_TINY, "--datalist", str(msd),
+                                     "--num_iterations", "2", "--val_interval", "2", *extra))
+    # no imagesTs: the documented fallback, said in the run's log
+    assert "has no unlabeled image: the labeled images are used as unlabeled too" in proc.stdout
+    assert (run / "model.pt").is_file()
+    run_bundle("run", "evaluating", "--config_file", config_list(configs(bundle, "train.json", "train_cpu.json",
+                                                                         "evaluate.json")),
+               "--bundle_root", str(Path(configs(bundle)[0]).parents[1]), "--datalist", str(msd),
+               "--output_dir", str(tmp_path / "eval"), "--ckpt_path", str(run / "model.pt"),
+               "--patch_size", "[32,32,16]")
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["num_cases"] == 1  # ceil(5 x 0.2)
+
+
+@pytest.mark.slow
+def test_labels_out_of_range_name_the_file(acdc_nifti, tmp_path):
+    content = json.loads((acdc_nifti / "dl.json").read_text())
+    label = acdc_nifti / content["training"][0]["label"]
+    bad = tmp_path / "bad_gt.nii.gz"
+    img = nib.load(str(label))
+    data = np.asarray(img.dataobj).copy()
+    data[0, 0, 0] = 7
+    nib.save(nib.Nifti1Image(data, img.affine), str(bad))
+    content["training"][0]["label"] = str(bad)
+    for key in ("unlabeled", "validation"):
+        content[key] = [{k: str(acdc_nifti / v) for k, v in it.items()} for it in content[key]]
+    content["training"] = [{k: str(acdc_nifti / v) if not Path(v).is_absolute() else v for k, v in it.items()}
+                           for it in content["training"]]
+    (tmp_path / "dl.json").write_text(json.dumps(content))
+    proc = run_bundle(*training_args("metassl_acdc", "/nonexistent", tmp_path / "run", *ACDC_TINY, "--datalist",
+                                     str(tmp_path / "dl.json"), "--num_iterations", "2"), check=False)
+    assert proc.returncode != 0
+    assert "bad_gt.nii.gz" in proc.stderr
+    assert "has values in [0, 7], expected class indices 0..3 (num_classes=4)" in proc.stderr
