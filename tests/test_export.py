@@ -41,6 +41,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/data/acdc.py",
     "metassl_monai/data/atomic_writer.py",
     "metassl_monai/data/cache_dataset.py",
+    "metassl_monai/data/datalists.py",
     "metassl_monai/data/nifti.py",
     "metassl_monai/data/paths.py",
     "metassl_monai/data/skip_failed.py",
@@ -86,6 +87,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/transforms/input_error.py",
     "metassl_monai/transforms/io.py",
     "metassl_monai/transforms/load_image.py",
+    "metassl_monai/transforms/slices.py",
     "metassl_monai/transforms/validate.py",
     "metassl_monai/visualize.py",
 ]

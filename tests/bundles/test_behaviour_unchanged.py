@@ -229,9 +229,11 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/atomic_files.py", "scripts/data/atomic_writer.py",  # issue 16: masks never half-written
                 "scripts/data/skip_failed.py", "scripts/handlers/failed_inputs.py",
                 "scripts/transforms/input_error.py",  # issue 16: MONAI Label answers a bad study with HTTP 422 + reason
-                "scripts/networks/ssl4mis_blocks.py"}  # issue 17: TwoDecoderUNet's blocks, shared with SSL4MISUNet
-#: vendored by the ACDC bundles only: their network (issue 17)
-NEW_VENDORED_ACDC = {"scripts/networks/ssl4mis_unet.py"}
+                "scripts/networks/ssl4mis_blocks.py",  # issue 17: TwoDecoderUNet's blocks, shared with SSL4MISUNet
+                "scripts/data/datalists.py"}  # issue 19: --datalist (a datalist JSON or a Decathlon folder)
+#: vendored by the ACDC bundles only: their network (issue 17), their slice stream (issue 19)
+NEW_VENDORED_ACDC = {"scripts/networks/ssl4mis_unet.py",
+                     "scripts/transforms/slices.py"}  # issue 19: the 2D bundles' NIfTI slice stream
 #: vendored by the quality-guided bundles only (their train_quality.json uses it)
 NEW_VENDORED_QUALITY = {"scripts/engines/trainer_resume_state.py"}  # issue 16: the predictor's training resumes exactly
 
