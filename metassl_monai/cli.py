@@ -10,6 +10,7 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
   and write metrics.json, per-case CSVs and PNG overlays;
 - ``synth``: only write the synthetic ACDC-like dataset (SSL4MIS layout);
 - ``to_nifti``: write h5 volumes of the SSL4MIS layout as NIfTI, in the orientation of the ACDC NIfTI files;
+- ``to_datalist``: write an SSL4MIS-layout ACDC dataset as NIfTI volumes and a MONAI datalist JSON (``--datalist``);
 - ``synth_la``: write a synthetic left-atrium dataset in the UA-MT h5 format;
 - ``convert_la``: convert the raw 2018 LA challenge release (``<case>/lgemri.nrrd``, ``laendo.nrrd``) to UA-MT h5;
 - ``la_to_nifti``: write UA-MT h5 cases as NIfTI (the input of the metassl_la inference config);
@@ -33,8 +34,8 @@ from pathlib import Path
 
 import fire
 
-__all__ = ["demo", "demo_la", "synth", "to_nifti", "synth_la", "convert_la", "la_to_nifti", "datalist", "qc_ranking", "export",
-           "bench", "benchmark_run", "benchmark_report", "benchmark_status", "main"]
+__all__ = ["demo", "demo_la", "synth", "to_nifti", "to_datalist", "synth_la", "convert_la", "la_to_nifti", "datalist",
+           "qc_ranking", "export", "bench", "benchmark_run", "benchmark_report", "benchmark_status", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -68,6 +69,19 @@ def to_nifti(dataset_dir: str, output_dir: str, list_name: str = "val.list", lab
     paths = write_nifti_volumes(Path(dataset_dir) / "data", output_dir, names=names, with_labels=labels)
     print(f"{len(paths)} NIfTI volume(s) written to {output_dir}")
     return [str(p) for p in paths]
+
+
+def to_datalist(dataset_dir: str, output_dir: str, labeled_patients: int = 7, overwrite: bool = False) -> str:
+    """
+    Write an SSL4MIS-layout ACDC dataset as NIfTI volumes (``output_dir/nifti``) and a MONAI datalist JSON
+    (``output_dir/datalist.json``: the first ``labeled_patients`` patients labeled, the other training volumes
+    unlabeled, ``val.list`` validating), the input of ``--datalist``.
+    """
+    from metassl_monai.data import write_acdc_datalist
+
+    path = write_acdc_datalist(dataset_dir, output_dir, labeled_patients=labeled_patients, overwrite=overwrite)
+    print(f"wrote {path} and the NIfTI volumes in {Path(output_dir) / 'nifti'}; train with --datalist {path}")
+    return str(path)
 
 
 def synth_la(output_dir: str = "demo_data_la", n_cases: int = 10, n_test: int = 2, size: int = 48, depth: int = 24,
@@ -107,14 +121,15 @@ def la_to_nifti(dataset_dir: str, output_dir: str, list_name: str = "test.list",
 def demo(output_dir: str = "demo_output", iterations: int = 300, framework: str = "mean_teacher",
          ssl_loss: str = "metassl", bundle: str | None = None, size: int = 64, seed: int = 0) -> dict:
     """
-    End-to-end demo on synthetic data, no download: writes ``output_dir/data`` (dataset), ``output_dir/train``
+    End-to-end demo on synthetic data, no download: writes ``output_dir/data`` (dataset in the SSL4MIS layout, and the
+    same data as ``nifti/`` + ``datalist.json``, the ``--datalist`` example), ``output_dir/train``
     (TensorBoard logs, checkpoints, best ``model.pt``) and ``output_dir/eval`` (``metrics.json``, per-case CSVs,
     ``overlays/*.png``). ``framework``: supervised | mean_teacher | cps; ``ssl_loss``: metassl | metassl_exp |
     softmax_mse | pseudo_label_ce | none. Refuses to reuse an ``output_dir/train`` that already holds a model.
     """
     from monai.bundle import run
 
-    from metassl_monai.data import make_acdc_like_dataset
+    from metassl_monai.data import make_acdc_like_dataset, write_acdc_datalist
 
     bundle_dir = _bundle_dir(bundle, "metassl_acdc")
     out = Path(output_dir).resolve()
@@ -123,6 +138,8 @@ def demo(output_dir: str = "demo_output", iterations: int = 300, framework: str 
         raise FileExistsError(f"{train_dir / 'model.pt'} exists: choose another --output_dir (nothing was changed).")
     if not (data_dir / "train_slices.list").exists():
         make_acdc_like_dataset(data_dir, n_train_patients=10, n_val_patients=3, size=(size, size), seed=seed)
+    if not (data_dir / "datalist.json").exists():  # the same data as NIfTI + datalist: the README's worked example
+        write_acdc_datalist(data_dir, data_dir, labeled_patients=2)
     configs = [str(bundle_dir / "configs" / f) for f in ("train.json", "train_cpu.json")]
     common = dict(bundle_root=str(bundle_dir), dataset_dir=str(data_dir), patch_size=[size, size],
                   labeled_patients=2, seed=seed, num_workers=0)
@@ -347,7 +364,8 @@ def _with_bool_flags(command):
 
 
 COMMANDS = {name: _with_bool_flags(command) for name, command in {
-    "demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "synth_la": synth_la,
+    "demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "to_datalist": to_datalist,
+    "synth_la": synth_la,
     "convert_la": convert_la, "la_to_nifti": la_to_nifti, "datalist": datalist, "qc_ranking": qc_ranking,
     "export": export,
     "compose_configs": compose_configs, "bench": bench}.items()}

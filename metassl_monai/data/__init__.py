@@ -37,7 +37,13 @@ from .nifti import nifti_datalist
 from .skip_failed import FailedItem, SkipFailedItems, root_cause
 from .paths import require_batches, require_dir
 from .studies import is_monailabel_datalist, is_volume_datalist, study_id, unlabeled_studies
-from .synthetic import make_acdc_like_dataset, synthesize_slice, synthesize_volume, write_nifti_volumes
+from .synthetic import (
+    make_acdc_like_dataset,
+    synthesize_slice,
+    synthesize_volume,
+    write_acdc_datalist,
+    write_nifti_volumes,
+)
 from .synthetic_la import (
     synthesize_la_volume,
     write_msd_heart_dataset,
@@ -48,6 +54,7 @@ from .synthetic_la import (
 
 __all__ = [
     "datalist_split",
+    "write_acdc_datalist",
     "dataset_folder_datalist",
     "is_slice_datalist",
     "read_datalist",

@@ -41,7 +41,7 @@ import h5py
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["synthesize_slice", "synthesize_volume", "make_acdc_like_dataset", "write_nifti_volumes"]
+__all__ = ["synthesize_slice", "synthesize_volume", "make_acdc_like_dataset", "write_nifti_volumes", "write_acdc_datalist"]
 
 #: smallest slice side the heart model is drawn on
 _MIN_SIDE = 16
@@ -426,3 +426,65 @@ def write_nifti_volumes(
             nib.save(nii, str(path))
         written.append(outputs["image"][0])
     return written
+
+
+def write_acdc_datalist(dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, labeled_patients: int = 7,
+                        spacing: Sequence[float] = (1.5, 1.5, 10.0), overwrite: bool = False) -> Path:
+    """
+    Write an SSL4MIS-layout ACDC dataset as NIfTI volumes plus a MONAI datalist JSON: ``out_dir/nifti/<volume>.nii.gz``
+    (and ``_gt``; the training volumes stacked from their slices in ``train_slices.list`` order) and
+    ``out_dir/datalist.json`` with the first ``labeled_patients`` patients' volumes in ``training``, the other
+    training volumes in ``unlabeled`` (no label) and the ``val.list`` volumes in ``validation`` — the same split as
+    ``--dataset_dir`` with ``--labeled_patients``, as ``--datalist`` reads it.
+
+    Returns:
+        The datalist path.
+
+    Raises:
+        FileExistsError: ``out_dir/datalist.json`` exists and ``overwrite`` is false (nothing is written).
+        FileNotFoundError: a list or slice file is missing.
+        ValueError: fewer than ``labeled_patients`` patients.
+    """
+    import json
+    import tempfile
+
+    from .acdc import patient_id, read_list
+
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    target = out_dir / "datalist.json"
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists: choose another output folder or pass overwrite=True")
+    slices = read_list(dataset_dir, "train_slices.list")
+    volumes: dict[str, list[str]] = {}
+    for name in slices:
+        volumes.setdefault(name.rsplit("_slice_", 1)[0], []).append(name)
+    patients = list(dict.fromkeys(patient_id(v) for v in volumes))
+    if len(patients) < labeled_patients:
+        raise ValueError(f"{dataset_dir} has {len(patients)} training patients, fewer than labeled_patients="
+                         f"{labeled_patients}")
+    with tempfile.TemporaryDirectory(dir=out_dir.parent if out_dir.parent.is_dir() else None) as tmp:
+        for volume, names in volumes.items():
+            names = sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
+            images, labels = [], []
+            for n in names:
+                path = dataset_dir / "data" / "slices" / f"{n}.h5"
+                if not path.is_file():
+                    raise FileNotFoundError(f"slice file not found: {path} (listed in train_slices.list)")
+                with h5py.File(path, "r") as f:
+                    images.append(f["image"][()])
+                    labels.append(f["label"][()])
+            with h5py.File(Path(tmp) / f"{volume}.h5", "w") as f:
+                f["image"], f["label"] = np.stack(images), np.stack(labels)
+        write_nifti_volumes(tmp, out_dir / "nifti", names=list(volumes), spacing=spacing)
+    validation = read_list(dataset_dir, "val.list")
+    write_nifti_volumes(dataset_dir / "data", out_dir / "nifti", names=validation, spacing=spacing)
+    labeled = set(patients[:labeled_patients])
+
+    def item(v: str, label: bool = True) -> dict:
+        return {"image": f"nifti/{v}.nii.gz", **({"label": f"nifti/{v}_gt.nii.gz"} if label else {})}
+
+    content = {"training": [item(v) for v in volumes if patient_id(v) in labeled],
+               "unlabeled": [item(v, False) for v in volumes if patient_id(v) not in labeled],
+               "validation": [item(v) for v in validation]}
+    target.write_text(json.dumps(content, indent=1) + "\n")
+    return target

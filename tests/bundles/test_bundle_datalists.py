@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import monai
 import nibabel as nib
 import numpy as np
@@ -19,46 +18,15 @@ import pytest
 import torch
 from bundle_runner import ACDC_TINY, LA_TINY, config_parser, configs, config_list, run_bundle, training_args
 
-from metassl_monai.data import read_list, write_msd_heart_dataset, write_nifti_volumes
-
-
-def volumes_of(root: Path) -> list[str]:
-    names = []
-    for s in read_list(root, "train_slices.list"):
-        v = s.split("_slice_")[0]
-        if v not in names:
-            names.append(v)
-    return names
+from metassl_monai.data import write_acdc_datalist, write_msd_heart_dataset
 
 
 @pytest.fixture(scope="module")
 def acdc_nifti(acdc_dataset, tmp_path_factory) -> Path:
-    """The synthetic ACDC dataset as NIfTI volumes (training volumes stacked from its h5 slices) and dl.json:
-    patient001 labeled, the other patients unlabeled, val.list validating."""
+    """The synthetic ACDC dataset as NIfTI volumes and dl.json: patient001 labeled, the other patients unlabeled,
+    val.list validating (``write_acdc_datalist``: the split of ``--labeled_patients 1``)."""
     root = tmp_path_factory.mktemp("acdc_nifti")
-    slices = read_list(acdc_dataset, "train_slices.list")
-    volumes = volumes_of(acdc_dataset)
-    (root / "h5").mkdir()
-    for v in volumes:
-        ks = sorted((s for s in slices if s.startswith(v + "_slice_")), key=lambda s: int(s.rsplit("_", 1)[1]))
-        parts = [h5py.File(acdc_dataset / "data" / "slices" / f"{s}.h5") for s in ks]
-        with h5py.File(root / "h5" / f"{v}.h5", "w") as f:
-            f["image"] = np.stack([p["image"][()] for p in parts])
-            f["label"] = np.stack([p["label"][()] for p in parts])
-        for p in parts:
-            p.close()
-    write_nifti_volumes(root / "h5", root / "nifti", names=volumes, with_labels=True)
-    val = read_list(acdc_dataset, "val.list")
-    write_nifti_volumes(acdc_dataset / "data", root / "nifti", names=val, with_labels=True)
-    labeled = [v for v in volumes if v.startswith("patient001")]
-
-    def item(v, label=True):
-        return {"image": f"nifti/{v}.nii.gz", **({"label": f"nifti/{v}_gt.nii.gz"} if label else {})}
-
-    (root / "dl.json").write_text(json.dumps({
-        "training": [item(v) for v in labeled],
-        "unlabeled": [item(v, False) for v in volumes if v not in labeled],
-        "validation": [item(v) for v in val]}))
+    write_acdc_datalist(acdc_dataset, root, labeled_patients=1).rename(root / "dl.json")
     return root
 
 

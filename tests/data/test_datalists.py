@@ -191,3 +191,29 @@ def test_write_datalist_gt_suffix_and_nnunet_names(tmp_path):
     with pytest.raises(ValueError, match="1 image\\(s\\) of .* have a label"):
         nifti(tmp_path / "one" / "z.nii.gz"), nifti(tmp_path / "one" / "z_gt.nii.gz")
         write_datalist(tmp_path / "one", tmp_path / "o.json")
+
+
+def test_write_acdc_datalist_is_the_h5_split(acdc_dataset, tmp_path):
+    import h5py
+
+    from metassl_monai.data import acdc_split, read_list, write_acdc_datalist
+
+    path = write_acdc_datalist(acdc_dataset, tmp_path / "out", labeled_patients=1)
+    split = datalist_split(path)
+    h5 = acdc_split(acdc_dataset, labeled_patients=1)
+    # the labeled volumes are those of the h5 split's labeled slices, the validation ones are val.list
+    assert [volume_name(it["image"]) for it in split["labeled"]] == list(dict.fromkeys(
+        Path(it["image"]).stem.rsplit("_slice_", 1)[0] for it in h5["labeled"]))
+    assert [it["name"] for it in split["validation"]] == read_list(acdc_dataset, "val.list")
+    assert not {volume_name(it["image"]) for it in split["unlabeled"]} & {it["name"] for it in split["validation"]}
+    # a training volume is its h5 slices stacked, in the NIfTI (X, Y, Z) orientation
+    first = split["labeled"][0]
+    name = volume_name(first["image"])
+    slices = sorted((s for s in read_list(acdc_dataset, "train_slices.list") if s.startswith(name + "_slice_")),
+                    key=lambda s: int(s.rsplit("_", 1)[1]))
+    stacked = np.stack([h5py.File(acdc_dataset / "data" / "slices" / f"{s}.h5")["label"][()] for s in slices])
+    np.testing.assert_array_equal(np.asarray(nib.load(first["label"]).dataobj), stacked.transpose(2, 1, 0))
+    with pytest.raises(FileExistsError, match="datalist.json exists"):
+        write_acdc_datalist(acdc_dataset, tmp_path / "out")
+    with pytest.raises(ValueError, match="fewer than labeled_patients=9"):
+        write_acdc_datalist(acdc_dataset, tmp_path / "other", labeled_patients=9)
