@@ -67,6 +67,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/handlers/failed_inputs.py",
     "metassl_monai/handlers/iteration.py",
     "metassl_monai/handlers/metrics_json.py",
+    "metassl_monai/handlers/metrics_saver.py",
     "metassl_monai/handlers/overlay_png.py",
     "metassl_monai/handlers/region_tensorboard.py",
     "metassl_monai/lazy_floats.py",

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ class OverlayPNGSaver:
         image_key, pred_key, label_key: keys of the output items; ``pred`` may be one-hot, it is argmax-ed.
         name_key: key of the case name (falls back to the image file name in the meta data).
         max_cases: stop after this many PNGs (None: all).
+        class_names: the legend's name of each foreground class (class 1 first; default "class 1", ...).
     """
 
     def __init__(
@@ -46,11 +48,13 @@ class OverlayPNGSaver:
         label_key: str = "label",
         name_key: str = "name",
         max_cases: int | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         self.output_dir = output_dir
         self.slice_axis = int(slice_axis)
         self.image_key, self.pred_key, self.label_key, self.name_key = image_key, pred_key, label_key, name_key
         self.max_cases = max_cases
+        self.class_names = list(class_names) if class_names else None
         self.saved: list[str] = []
 
     def attach(self, engine: Engine) -> None:
@@ -75,4 +79,5 @@ class OverlayPNGSaver:
             k = most_foreground_slice(label, self.slice_axis)
             take = lambda a: np.take(a, k, axis=self.slice_axis)  # noqa: E731
             path = os.path.join(self.output_dir, f"{name}_overlay.png")
-            self.saved.append(save_overlay_png(path, take(image), take(pred), take(label), title=f"{name} slice {k}"))
+            self.saved.append(save_overlay_png(path, take(image), take(pred), take(label), title=f"{name} slice {k}",
+                                              class_names=self.class_names))

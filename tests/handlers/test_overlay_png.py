@@ -116,9 +116,10 @@ def test_overlay_saver_writes_one_png_per_item(tmp_path, monkeypatch, slice_axis
     calls = []
     real = overlay_module.save_overlay_png
 
-    def spy(path, image, pred, label=None, title=""):
+    def spy(path, image, pred, label=None, title="", class_names=None):
         calls.append((path, image, pred, label, title))
-        return real(path, image, pred, label, title)
+        assert class_names is None  # not given to the saver
+        return real(path, image, pred, label, title, class_names)
 
     monkeypatch.setattr(overlay_module, "save_overlay_png", spy)
     cases = [make_case(s, fg_index, slice_axis) for s in (1, 2)]
@@ -174,3 +175,16 @@ def test_overlay_saver_name_falls_back_to_the_image_file_name_in_the_batch(tmp_p
     saver = OverlayPNGSaver(str(tmp_path), slice_axis=0, image_key="image_native")
     run_saver(saver, [([item], [batch])])
     assert saver.saved == [str(tmp_path / "patient102_frame02_overlay.png")]
+
+
+@pytest.mark.parametrize("pred_max, label_max, names, expected", [
+    (3, 3, ["RV", "MYO", "LV"], ["RV", "MYO", "LV"]),
+    (0, 0, ["RV", "MYO", "LV"], ["RV", "MYO", "LV"]),  # an empty prediction still names every class
+    (2, 4, ["RV", "MYO"], ["RV", "MYO", "class 3", "class 4"]),  # classes beyond the names
+    (1, 2, None, ["class 1", "class 2"]),
+    (0, 0, None, []),  # nothing to name: no legend
+])
+def test_overlay_legend_names_every_class(pred_max, label_max, names, expected):
+    from metassl_monai.visualize import legend_names
+
+    assert legend_names(np.array([[0, pred_max]]), np.array([[label_max, 0]]), names) == expected
