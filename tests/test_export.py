@@ -48,6 +48,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/data/studies.py",
     "metassl_monai/distributed.py",
     "metassl_monai/engines/__init__.py",
+    "metassl_monai/engines/fresh_run_log.py",
     "metassl_monai/engines/gpu_settings.py",
     "metassl_monai/engines/random_state.py",
     "metassl_monai/engines/resume.py",

@@ -2,6 +2,7 @@
 # Licensed under the Apache License, Version 2.0
 from metassl_monai.lazy_floats import LazyFloats
 
+from .fresh_run_log import FreshRunResumeFilter, quiet_fresh_run_messages
 from .gpu_settings import as_flag, memory_format, set_cudnn_benchmark
 from .random_state import get_random_states, randomizable_objects, set_random_states, stateful_transforms
 from .resume import ValidationState, backup_file, latest_checkpoint, prepare_output_dir
@@ -25,4 +26,6 @@ __all__ = [
     "as_flag",
     "memory_format",
     "set_cudnn_benchmark",
+    "FreshRunResumeFilter",
+    "quiet_fresh_run_messages",
 ]

@@ -141,7 +141,7 @@ def test_inference_on_nifti_matches_h5_evaluation(trained, dataset, tmp_path):
                "--bundle_root", str(BUNDLE), "--dataset_dir", str(dataset), "--output_dir", str(eval_dir),
                "--ckpt_path", ckpt, "--patch_size", PATCH)
     with open(eval_dir / "mean_dice_raw.csv") as f:
-        h5_dice = {r["filename"]: float(r["class0"]) for r in csv.DictReader(f)}
+        h5_dice = {r["filename"]: float(r["left_atrium"]) for r in csv.DictReader(f)}
     for name in (dataset / "test.list").read_text().split():
         image = nib.load(nii_dir / f"{name}.nii.gz")
         seg_path = out / f"{name}_seg.nii.gz"
