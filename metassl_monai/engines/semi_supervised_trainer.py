@@ -26,7 +26,7 @@ from metassl_monai.engines.streams import ResumableStream
 from metassl_monai.frameworks.base import Framework
 from metassl_monai.lazy_floats import LazyFloats
 from metassl_monai.losses.branch import BranchLosses
-from .fresh_run_log import quiet_fresh_run_messages
+from metassl_monai.engines.fresh_run_log import quiet_fresh_run_messages
 
 __all__ = ["SemiSupervisedTrainer"]
 

@@ -1,0 +1,53 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+Numbers in the docs come from files: each documented figure below is the committed metrics file it reports, formatted
+as the doc prints it. A doc edited without its source (or a source re-measured without the doc) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_ROW = "| **{mean_dice:.4f}** | {RV:.4f} | {MYO:.4f} | {LV:.4f} | {mean_jaccard:.4f} | {hd95:.2f} | {asd:.2f} |"
+SHIPPED_ROW_PLAIN = "| {mean_dice_bold} | {RV:.4f} | {MYO:.4f} | {LV:.4f} | {mean_jaccard:.4f} | {hd95:.2f} | {asd:.2f} |"
+FLOOR_ROW = "| **{mean_dice:.4f}** | {RV:.3f} | {MYO:.3f} | {LV:.3f} | – | {hd95:.1f} | – |"
+METASSL = "bundles/metassl_acdc/docs/validation_metrics.json"
+QGSSL = "bundles/qgssl_acdc/docs/validation_metrics.json"
+FLOOR = "docs/results/supervised_floor/ssl4misunet128.metrics.json"
+
+#: (doc, template filled from the source file's values, source file)
+DOCUMENTED = [
+    ("bundles/metassl_acdc/docs/README.md", "(shipped `models/model.pt`)** " + SHIPPED_ROW, METASSL),
+    ("bundles/metassl_acdc/docs/README.md", "`ssl4misunet128`) " + FLOOR_ROW, FLOOR),
+    ("bundles/qgssl_acdc/docs/README.md", "(metassl_acdc's shipped model) " + SHIPPED_ROW, METASSL),
+    ("bundles/qgssl_acdc/docs/README.md", "(shipped `models/model.pt`)** " + SHIPPED_ROW, QGSSL),
+    ("bundles/qgssl_acdc/docs/README.md", "`ssl4misunet128`) " + FLOOR_ROW, FLOOR),
+    ("bundles/metassl_acdc/configs/metadata.json", '"mean_dice": {mean_dice:.4f},', METASSL),
+    ("bundles/qgssl_acdc/configs/metadata.json", '"mean_dice": {mean_dice:.4f},', QGSSL),
+    ("bundles/metassl_acdc/docs/README.md", "`SSL4MISUNet` reaches {mean_dice:.3f} (same CPU", FLOOR),
+]
+
+
+def values(source: str) -> dict[str, float]:
+    """The flat values a template may name: the metrics of an evaluation's metrics.json, classes by name."""
+    m = json.loads((REPO / source).read_text())
+    return {**{k: v for k, v in m.items() if isinstance(v, (int, float))}, **m["mean_dice_per_class"]}
+
+
+@pytest.mark.parametrize("doc, template, source", DOCUMENTED, ids=[f"{d}:{s}" for d, _, s in DOCUMENTED])
+def test_documented_number_is_its_source(doc, template, source):
+    expected = template.format(**values(source))
+    text = (REPO / doc).read_text()
+    assert expected in text, f"{doc} should say {expected!r} (from {source})"
+
+
+def test_the_check_fails_on_another_value():
+    source = values(METASSL)
+    changed = {**source, "mean_dice": source["mean_dice"] + 0.001}
+    text = (REPO / "bundles/metassl_acdc/docs/README.md").read_text()
+    assert SHIPPED_ROW.format(**changed) not in text
