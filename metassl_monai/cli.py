@@ -154,9 +154,13 @@ def demo(output_dir: str = "demo_output", iterations: int = 300, framework: str 
         output_dir=str(eval_dir), ckpt_path=str(train_dir / "model.pt"), **common)
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     overlays = sorted(str(p) for p in (eval_dir / "overlays").glob("*.png"))
-    print(f"[demo] trained in {train_seconds:.0f} s; mean Dice {metrics['mean_dice']:.4f} "
-          f"per class {metrics['mean_dice_per_class']}")
-    print(f"[demo] metrics: {eval_dir / 'metrics.json'}; overlays: {len(overlays)} PNG in {eval_dir / 'overlays'}")
+    per_class = ", ".join(f"{k} {v:.4f}" for k, v in metrics["mean_dice_per_class"].items())
+    print(f"[demo] trained in {train_seconds:.0f} s. Validation: mean Dice {metrics['mean_dice']:.4f} ({per_class}), "
+          f"HD95 {metrics['hd95']:.2f} and ASD {metrics['asd']:.2f} in voxels, over {metrics['num_cases']} volumes. "
+          "The model is the checkpoint of the best validation Dice on these same volumes (optimistic: a held-out "
+          "test set is scored with --datalist of another JSON).")
+    print(f"[demo] metrics: {eval_dir / 'metrics.json'}; overlays: {len(overlays)} PNG in {eval_dir / 'overlays'}; "
+          f"the same data as NIfTI + datalist: {data_dir / 'datalist.json'}")
     return {"metrics": str(eval_dir / "metrics.json"), "mean_dice": metrics["mean_dice"], "overlays": overlays}
 
 
@@ -363,9 +367,20 @@ def _with_bool_flags(command):
     return wrapper
 
 
+def _summary_printed(command):
+    """``command`` for the command line: it prints its own summary, so fire gets nothing to print again (the demo's
+    metrics were printed twice, the second time with every digit)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        command(*args, **kwargs)
+
+    return wrapper
+
+
 COMMANDS = {name: _with_bool_flags(command) for name, command in {
-    "demo": demo, "demo_la": demo_la, "synth": synth, "to_nifti": to_nifti, "to_datalist": to_datalist,
-    "synth_la": synth_la,
+    "demo": _summary_printed(demo), "demo_la": _summary_printed(demo_la), "synth": synth, "to_nifti": to_nifti,
+    "to_datalist": to_datalist, "synth_la": synth_la,
     "convert_la": convert_la, "la_to_nifti": la_to_nifti, "datalist": datalist, "qc_ranking": qc_ranking,
     "export": export,
     "compose_configs": compose_configs, "bench": bench}.items()}

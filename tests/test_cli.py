@@ -94,3 +94,27 @@ def test_overwrite_false_does_not_overwrite_and_a_bad_flag_is_refused(tmp_path):
     proc = run_cli("synth_la", str(out), "--overwrite", "maybe", check=False)
     assert proc.returncode != 0 and "--overwrite takes true or false, got 'maybe'" in proc.stdout + proc.stderr
     assert (out / "train.list").read_text() == before
+
+
+@pytest.mark.parametrize("labeled, kept", [("b,c", ["b", "c"]), ("0.5", ["a", "b"]), (None, ["a", "b", "c"])])
+def test_datalist_command(tmp_path, labeled, kept):
+    import json
+
+    for case in "abcd":
+        for folder in ("img", "lab"):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.float32), np.eye(4)), str(tmp_path / folder / f"{case}.nii.gz"))
+    args = ["datalist", str(tmp_path / "img"), str(tmp_path / "dl.json"), "--labels_dir", str(tmp_path / "lab"),
+            "--val_fraction", "0.25"] + (["--labeled", labeled] if labeled else [])
+    proc = run_cli(*args)
+    content = json.loads((tmp_path / "dl.json").read_text())
+    assert [it["label"].split("/")[-1][:1] for it in content["training"]] == kept
+    assert [it["image"].split("/")[-1][:1] for it in content["validation"]] == ["d"]
+    assert f"{len(kept)} labeled, {3 - len(kept)} unlabeled, 1 validation image(s)" in proc.stdout  # 0.5 of 3: 2
+    again = run_cli(*args, check=False)  # an existing JSON is never overwritten
+    assert again.returncode != 0 and "dl.json exists" in again.stderr
+
+
+def test_to_datalist_command(acdc_dataset, tmp_path):
+    proc = run_cli("to_datalist", str(acdc_dataset), str(tmp_path / "out"), "--labeled_patients", "1")
+    assert (tmp_path / "out" / "datalist.json").is_file() and "train with --datalist" in proc.stdout
