@@ -87,6 +87,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/transforms/__init__.py",
     "metassl_monai/transforms/discrete.py",
     "metassl_monai/transforms/input_error.py",
+    "metassl_monai/transforms/intensity.py",
     "metassl_monai/transforms/io.py",
     "metassl_monai/transforms/load_image.py",
     "metassl_monai/transforms/slices.py",

@@ -232,7 +232,8 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/networks/ssl4mis_blocks.py",  # issue 17: TwoDecoderUNet's blocks, shared with SSL4MISUNet
                 "scripts/data/datalists.py",  # issue 19: --datalist (a datalist JSON or a Decathlon folder)
                 "scripts/handlers/metrics_saver.py",  # issue 19: the per-case CSVs name the classes
-                "scripts/engines/fresh_run_log.py"}  # issue 19: no "resuming from iteration 0" on a fresh run
+                "scripts/engines/fresh_run_log.py",  # issue 19: no "resuming from iteration 0" on a fresh run
+                "scripts/transforms/intensity.py"}  # issue 19: --intensity minmax | zscore | window
 #: vendored by the ACDC bundles only: their network (issue 17), their slice stream (issue 19)
 NEW_VENDORED_ACDC = {"scripts/networks/ssl4mis_unet.py",
                      "scripts/transforms/slices.py"}  # issue 19: the 2D bundles' NIfTI slice stream

@@ -118,3 +118,14 @@ def test_labels_out_of_range_name_the_file(acdc_nifti, tmp_path):
     assert proc.returncode != 0
     assert "bad_gt.nii.gz" in proc.stderr
     assert "has values in [0, 7], expected class indices 0..3 (num_classes=4)" in proc.stderr
+
+
+def test_intensity_option_reaches_the_slice_stream(acdc_nifti):
+    """``--intensity window --intensity_window [0,0.5]``: the same slices, clipped at 0.5 and scaled to [0, 1]."""
+    datalist = str(acdc_nifti / "dl.json")
+    minmax = batches(n=1, datalist=datalist)[0][0]["image"]
+    window = batches(n=1, datalist=datalist, intensity="window", intensity_window=[0.0, 0.5])[0][0]["image"]
+    # the synthetic volumes span [0, 1]: min-max leaves them, the window doubles them and clips at 1 (before the
+    # same random augmentation, so the comparison holds where that augmentation is an identity on values)
+    assert float(window.max()) == pytest.approx(1.0) and float(window.min()) >= 0.0
+    assert not torch.allclose(torch.as_tensor(minmax), torch.as_tensor(window))
