@@ -71,6 +71,7 @@ METASSL_ACDC_VENDORED = [
     "metassl_monai/handlers/metrics_saver.py",
     "metassl_monai/handlers/overlay_png.py",
     "metassl_monai/handlers/region_tensorboard.py",
+    "metassl_monai/handlers/spacing_aware_metric.py",
     "metassl_monai/lazy_floats.py",
     "metassl_monai/losses/__init__.py",
     "metassl_monai/losses/branch.py",
@@ -126,8 +127,8 @@ def test_metassl_acdc_vendors_exactly_what_its_configs_use(exported):
     ("metassl_la", ["data/la.py", "handlers/spacing_aware_metric.py"], ["quality/", "losses/quality.py",
                                                                          "data/synthetic"]),
     ("qgssl_acdc", ["quality/ops/__init__.py", "quality/ops/registry.py", "quality/predictor.py", "quality/qc.py",
-                    "losses/quality.py", "losses/combined.py"],
-     ["data/la.py", "handlers/spacing_aware_metric.py", "data/synthetic"]),
+                    "losses/quality.py", "losses/combined.py", "handlers/spacing_aware_metric.py"],
+     ["data/la.py", "data/synthetic"]),
     ("qgssl_la", ["quality/ops/__init__.py", "quality/ops/registry.py", "data/la.py",
                   "handlers/spacing_aware_metric.py"], ["data/synthetic"]),
 ])

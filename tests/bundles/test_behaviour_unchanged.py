@@ -236,7 +236,8 @@ NEW_VENDORED = {"scripts/handlers/iteration.py", "scripts/losses/branch.py",  # 
                 "scripts/transforms/intensity.py"}  # issue 19: --intensity minmax | zscore | window
 #: vendored by the ACDC bundles only: their network (issue 17), their slice stream (issue 19)
 NEW_VENDORED_ACDC = {"scripts/networks/ssl4mis_unet.py",
-                     "scripts/transforms/slices.py"}  # issue 19: the 2D bundles' NIfTI slice stream
+                     "scripts/transforms/slices.py",  # issue 19: the 2D bundles' NIfTI slice stream
+                     "scripts/handlers/spacing_aware_metric.py"}  # issue 19: HD95 / ASD in mm from NIfTI geometry
 #: vendored by the quality-guided bundles only (their train_quality.json uses it)
 NEW_VENDORED_QUALITY = {"scripts/engines/trainer_resume_state.py"}  # issue 16: the predictor's training resumes exactly
 
