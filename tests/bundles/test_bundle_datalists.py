@@ -9,6 +9,7 @@ batches as the h5 stream of the same data; labels out of range stop training wit
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import monai
@@ -83,12 +84,15 @@ def test_2d_bundles_train_and_evaluate_from_a_datalist(bundle, acdc_nifti, tmp_p
 @pytest.mark.parametrize("bundle", ["metassl_la", "qgssl_la"])
 def test_3d_bundles_train_and_evaluate_from_an_msd_folder(bundle, tmp_path):
     msd = write_msd_heart_dataset(tmp_path / "Task02_Heart", n_cases=5, shape=(40, 40, 24), seed=2)
+    (msd / "imagesTs").mkdir()  # unlabeled scans, as the Decathlon ships its test images
+    for i, image in enumerate(sorted((msd / "imagesTr").iterdir())[:2]):
+        shutil.copy(image, msd / "imagesTs" / f"unlabeled_{i}.nii.gz")
     run = tmp_path / "run"
     extra = ["--ssl_loss", "@ssl_losses#metassl"] if bundle == "qgssl_la" else []  # PL-QW needs a 3D predictor
     proc = run_bundle(*training_args(bundle, "/nonexistent", run, *LA_TINY, "--datalist", str(msd),
                                      "--num_iterations", "2", "--val_interval", "2", *extra))
-    # no imagesTs: the documented fallback, said in the run's log
-    assert "has no unlabeled image: the labeled images are used as unlabeled too" in proc.stdout
+    # labeled 4, validation 1 (ceil(5 x 0.2)), unlabeled: imagesTs (no fallback needed)
+    assert "the last 1 labeled case(s) validate" in proc.stdout and "has no unlabeled image" not in proc.stdout
     assert (run / "model.pt").is_file()
     run_bundle("run", "evaluating", "--config_file", config_list(configs(bundle, "train.json", "train_cpu.json",
                                                                          "evaluate.json")),
@@ -129,3 +133,15 @@ def test_intensity_option_reaches_the_slice_stream(acdc_nifti):
     # same random augmentation, so the comparison holds where that augmentation is an identity on values)
     assert float(window.max()) == pytest.approx(1.0) and float(window.min()) >= 0.0
     assert not torch.allclose(torch.as_tensor(minmax), torch.as_tensor(window))
+
+
+def test_too_few_unlabeled_images_name_the_datalist(acdc_nifti, tmp_path):
+    content = json.loads((acdc_nifti / "dl.json").read_text())
+    content = {key: [{k: str(acdc_nifti / v) for k, v in it.items()} for it in items] for key, items in content.items()}
+    content["unlabeled"] = content["unlabeled"][:1]  # one volume: fewer slices than a batch of 16
+    (tmp_path / "dl.json").write_text(json.dumps(content))
+    proc = run_bundle(*training_args("metassl_acdc", "/nonexistent", tmp_path / "run", *ACDC_TINY, "--datalist",
+                                     str(tmp_path / "dl.json"), "--unlabeled_batch_size", "16"), check=False)
+    assert proc.returncode != 0
+    assert "set unlabeled_batch_size <= " in proc.stderr
+    assert f"or add unlabeled images to {tmp_path / 'dl.json'} (or --unlabeled_dir)" in proc.stderr
