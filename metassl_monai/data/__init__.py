@@ -18,6 +18,7 @@ from .datalists import (
     read_datalist,
     split_or_datalist,
     volume_name,
+    volume_slices,
     write_datalist,
 )
 from .la import (
@@ -60,6 +61,7 @@ __all__ = [
     "read_datalist",
     "split_or_datalist",
     "volume_name",
+    "volume_slices",
     "write_datalist",
     "AtomicNibabelWriter",
     "CacheDataset",

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["read_datalist", "dataset_folder_datalist", "datalist_split", "split_or_datalist", "write_datalist",
-           "volume_name", "is_slice_datalist"]
+           "volume_name", "is_slice_datalist", "volume_slices"]
 
 logger = logging.getLogger(__name__)
 _NIFTI = (".nii.gz", ".nii")
@@ -185,6 +185,25 @@ def _slices(items: list[dict]) -> list[dict]:
         if len(shape) < 3:
             raise ValueError(f"{item['image']} is {len(shape)}D {tuple(shape)}: a 2D bundle slices 3D volumes")
         out += [{**item, "slice": k} for k in range(shape[2])]
+    return out
+
+
+def volume_slices(items: list[dict], transform) -> list[dict]:
+    """
+    The 2D slices of labeled volumes in memory, as :func:`metassl_monai.data.acdc_volume_slices` gives them for the h5
+    layout: ``[{"image": float32 (H, W), "label": uint8 (H, W), "name": "<volume>_slice_<i>"}, ...]``, each volume
+    prepared by ``transform`` (loading, intensity, axes to ``(1, D, H, W)``: the 2D bundles' ``train#volume_reading``)
+    — e.g. to validate the quality predictor on a datalist's validation volumes.
+    """
+    import numpy as np
+
+    out = []
+    for item in items:
+        prepared = transform({"image": item["image"], "label": item["label"]})
+        image = np.asarray(prepared["image"], dtype=np.float32)[0]
+        label = np.asarray(prepared["label"]).astype(np.uint8)[0]
+        name = item.get("name") or volume_name(item["image"])
+        out += [{"image": image[i], "label": label[i], "name": f"{name}_slice_{i}"} for i in range(image.shape[0])]
     return out
 
 

@@ -63,7 +63,7 @@ def test_nifti_slice_stream_gives_the_h5_batches(acdc_dataset, acdc_nifti):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bundle", ["metassl_acdc", "qgssl_acdc"])
+@pytest.mark.parametrize("bundle", ["metassl_acdc"])
 def test_2d_bundles_train_and_evaluate_from_a_datalist(bundle, acdc_nifti, tmp_path):
     datalist = str(acdc_nifti / "dl.json")
     run = tmp_path / "run"
@@ -81,16 +81,12 @@ def test_2d_bundles_train_and_evaluate_from_a_datalist(bundle, acdc_nifti, tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bundle", ["metassl_la", "qgssl_la"])
+@pytest.mark.parametrize("bundle", ["metassl_la"])
 def test_3d_bundles_train_and_evaluate_from_an_msd_folder(bundle, tmp_path):
-    msd = write_msd_heart_dataset(tmp_path / "Task02_Heart", n_cases=5, shape=(40, 40, 24), seed=2)
-    (msd / "imagesTs").mkdir()  # unlabeled scans, as the Decathlon ships its test images
-    for i, image in enumerate(sorted((msd / "imagesTr").iterdir())[:2]):
-        shutil.copy(image, msd / "imagesTs" / f"unlabeled_{i}.nii.gz")
+    msd = msd_with_unlabeled(tmp_path / "Task02_Heart")  # unlabeled scans in imagesTs, as the Decathlon ships
     run = tmp_path / "run"
-    extra = ["--ssl_loss", "@ssl_losses#metassl"] if bundle == "qgssl_la" else []  # PL-QW needs a 3D predictor
     proc = run_bundle(*training_args(bundle, "/nonexistent", run, *LA_TINY, "--datalist", str(msd),
-                                     "--num_iterations", "2", "--val_interval", "2", *extra))
+                                     "--num_iterations", "2", "--val_interval", "2"))
     # labeled 4, validation 1 (ceil(5 x 0.2)), unlabeled: imagesTs (no fallback needed)
     assert "the last 1 labeled case(s) validate" in proc.stdout and "has no unlabeled image" not in proc.stdout
     assert (run / "model.pt").is_file()
@@ -145,3 +141,48 @@ def test_too_few_unlabeled_images_name_the_datalist(acdc_nifti, tmp_path):
     assert proc.returncode != 0
     assert "set unlabeled_batch_size <= " in proc.stderr
     assert f"or add unlabeled images to {tmp_path / 'dl.json'} (or --unlabeled_dir)" in proc.stderr
+
+
+def msd_with_unlabeled(root: Path) -> Path:
+    """A synthetic Task02_Heart folder (5 labeled volumes) with 2 unlabeled scans in imagesTs."""
+    msd = write_msd_heart_dataset(root, n_cases=5, shape=(40, 40, 24), seed=2)
+    (msd / "imagesTs").mkdir()
+    for i, image in enumerate(sorted((msd / "imagesTr").iterdir())[:2]):
+        shutil.copy(image, msd / "imagesTs" / f"unlabeled_{i}.nii.gz")
+    return msd
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["qgssl_acdc", "qgssl_la"])
+def test_quality_guided_pipeline_from_your_data(bundle, acdc_nifti, tmp_path):
+    """The whole QG-SSL pipeline on NIfTI data: segmenter snapshots, the quality predictor, PL-QW x MetaSSL."""
+    two_d = bundle.endswith("acdc")
+    source = str(acdc_nifti / "dl.json") if two_d else str(msd_with_unlabeled(tmp_path / "Task02_Heart"))
+    size = ["--patch_size", "[32,32]"] if two_d else ["--patch_size", "[32,32,16]", "--quality_patch_size",
+                                                      "[32,32,16]"]
+    common = ["--bundle_root", str(Path(configs(bundle)[0]).parents[1]), "--datalist", source, *size,
+              "--batch_size", "2", "--unlabeled_batch_size", "2", "--quality_backbone", "resnet10",
+              "--quality_widen_factor", "0.5"]
+
+    def files(*extra):
+        return config_list(configs(bundle, "train.json", "train_cpu.json", *extra))
+
+    run_bundle("run", "training_snapshots", "--config_file", files("train_snapshots.json"), *common,
+               "--output_dir", str(tmp_path / "snapshots"), "--num_iterations", "4", "--val_interval", "2")
+    proc = run_bundle("run", "training_quality", "--config_file", files("train_quality.json"), *common,
+                      "--quality_output_dir", str(tmp_path / "quality"), "--quality_snapshot_glob",
+                      str(tmp_path / "snapshots" / "snapshot_*.pt"), "--quality_iterations", "4",
+                      "--quality_epoch_length", "2", "--quality_batch_size", "2", "--quality_snapshot_prob", "0.5",
+                      subprocess=True)  # a real process: its whole log is in stdout
+    report = json.loads((tmp_path / "quality" / "quality_metrics.json").read_text())
+    assert report and (tmp_path / "quality" / "quality_predictor.pt").is_file()
+    # the logged best is the lowest validation MAE (lower is better for the predictor)
+    maes = [float(line.rsplit(":", 1)[1]) for line in proc.stdout.splitlines()
+            if "Metrics -- val_quality_mae:" in line]
+    bests = [float(line.split("best value:")[1].split(" at epoch")[0]) for line in proc.stdout.splitlines()
+             if "Key metric: val_quality_mae best value:" in line]
+    assert len(maes) == 2 and round(bests[-1], 4) == min(maes)
+    run_bundle("run", "training", "--config_file", files(), *common, "--output_dir", str(tmp_path / "plqw"),
+               "--num_iterations", "2", "--val_interval", "2", "--ssl_loss", "@ssl_losses#plqw_metassl",
+               "--quality_ckpt", str(tmp_path / "quality" / "quality_predictor.pt"))
+    assert (tmp_path / "plqw" / "model.pt").is_file()
