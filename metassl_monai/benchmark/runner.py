@@ -282,10 +282,14 @@ class _Runner:
                     last_progress = time.time()
                 time.sleep(0.2)
         finally:
-            for job in self.running:  # interrupted (Ctrl-C): stop the children; their checkpoints resume them
+            stopped = [job.cell.name for job in self.running if job.proc is not None and job.proc.poll() is None]
+            for job in self.running:  # interrupted (Ctrl-C, SIGTERM): stop the children; their checkpoints resume them
                 if job.proc is not None and job.proc.poll() is None:
                     job.proc.terminate()
                     job.proc.wait(60)
+            if stopped:
+                self.say(f"stopped: {', '.join(stopped)} will resume from their last checkpoint when the same command "
+                         "is run again")
         self.say(f"grid {self.grid.name}: {len(self.done)} cell(s) recorded now, {len(self.failed)} failed"
                  + (": " + "; ".join(f"{k} ({v})" for k, v in self.failed.items()) if self.failed else ""))
         return {"done": self.done, "failed": self.failed}
