@@ -20,6 +20,7 @@ METASSL = "bundles/metassl_acdc/docs/validation_metrics.json"
 QGSSL = "bundles/qgssl_acdc/docs/validation_metrics.json"
 FLOOR = "docs/results/supervised_floor/ssl4misunet128.metrics.json"
 FLOOR_6000 = "docs/results/supervised_floor/ssl4misunet128_6000.metrics.json"
+DEMO = "docs/results/demo/metrics.json"
 
 #: (doc, template filled from the source file's values, source file)
 DOCUMENTED = [
@@ -36,6 +37,8 @@ DOCUMENTED = [
      "(`ssl4misunet128_6000`: RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f};", FLOOR_6000),
     ("docs/results/supervised_floor/README.md", "Dice **{mean_dice:.3f}** at iteration 4 750 (evaluated `model.pt`: "
      "RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f}, HD95 {hd95:.1f} voxels;", FLOOR_6000),
+    ("README.md", "mean Dice {mean_dice:.3f} (RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f}) over the {num_cases} synthetic "
+     "validation volumes, HD95\n{hd95:.2f} voxels", DEMO),
 ]
 
 
