@@ -99,7 +99,7 @@ def test_inference_on_nifti_matches_h5_evaluation(trained, acdc_dataset, tmp_pat
                "--dataset_dir", str(acdc_dataset), "--output_dir", str(eval_dir), "--ckpt_path", ckpt,
                "--patch_size", "[32,32]")
     with open(eval_dir / "mean_dice_raw.csv") as f:
-        h5_dice = {r["filename"]: [float(r[f"class{c}"]) for c in range(3)] for r in csv.DictReader(f)}
+        h5_dice = {r["filename"]: [float(r[c]) for c in ("RV", "MYO", "LV")] for r in csv.DictReader(f)}  # named
     for name in (acdc_dataset / "val.list").read_text().split():
         image = nib.load(nii_dir / f"{name}.nii.gz")
         outputs = list(out.glob(f"{name}*.nii.gz"))
