@@ -62,8 +62,10 @@ def records(out: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_every_cell_recorded(finished, grid_file):
+def test_grid_recorded_skipped_and_reported(finished, grid_file, acdc_dataset, tmp_path, capsys):
+    """One test on purpose: the grid is built once (pytest-xdist may place a file's tests on both workers)."""
     out, result = finished
+    # every cell recorded, with what the record promises
     assert sorted(result["done"]) == sorted(CELLS) and result["failed"] == {}
     recs = records(out)
     assert sorted(recs) == sorted(CELLS)
@@ -84,21 +86,14 @@ def test_every_cell_recorded(finished, grid_file):
     assert recs["supervised_1l_s1"]["curve"] != recs["supervised_1l_s2"]["curve"]  # the seed reaches the run
     assert grid_status(load_grid(grid_file), out) == {c: "done" for c in CELLS}
 
-
-@pytest.mark.slow
-def test_finished_cells_are_skipped(finished, grid_file, acdc_dataset, capsys):
-    out, _ = finished
+    # finished cells are skipped: nothing runs, no file changes
+    capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".runner.lock"}
-    result = run_grid(load_grid(grid_file), str(acdc_dataset), out, parallel=2)
-    assert result == {"done": [], "failed": {}}
+    assert run_grid(load_grid(grid_file), str(acdc_dataset), out, parallel=2) == {"done": [], "failed": {}}
     assert capsys.readouterr().out.count("done already") == 4
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
-
-@pytest.mark.slow
-def test_report_regenerated_from_the_records(finished, tmp_path):
-    out, _ = finished
-    recs = records(out)
+    # the report, regenerated from the records alone, matches them
     paths = write_report(out / "records", tmp_path, "tiny")
     rows = {r["cell"]: r for r in csv.DictReader(open(paths["csv"]))}
     for name, r in recs.items():
@@ -122,10 +117,14 @@ def wait_for(condition, proc, timeout=300.0):
 
 
 @pytest.mark.slow
-def test_killed_runner_resumes_the_cell_to_the_uninterrupted_result(finished, grid_file, acdc_dataset, tmp_path,
-                                                                     capsys):
-    reference, _ = finished
+def test_killed_runner_resumes_the_cell_to_the_uninterrupted_result(grid_file, acdc_dataset, tmp_path, capsys):
     cell = "mt_metassl_1l_s1"
+    reference = tmp_path / "reference"  # the cell uninterrupted (1 thread, as the killed and the resumed run)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in SUBPROCESS_ENV.items():
+            mp.setenv(k, v)
+        run_grid(load_grid(grid_file), str(acdc_dataset), reference, cells=load_grid(grid_file).select(cell),
+                 parallel=2, threads=2)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "metassl_monai", "benchmark", "run", str(grid_file),
                              "--dataset_dir", str(acdc_dataset), "--out", str(out), "--cells", cell,
