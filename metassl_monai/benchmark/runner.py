@@ -145,7 +145,12 @@ class _Runner:
             if job.iterations is None:
                 job.iterations = _num_iterations(self.grid, cell, self.dataset_dir)
             files.train_done.unlink(missing_ok=True)
-            what = f"resumed from iteration {files.last_iteration()}" if resume else "started"
+            if resume:
+                from metassl_monai.engines.resume import latest_checkpoint
+
+                what = f"resumed from its last checkpoint, {Path(latest_checkpoint(files.dir)).name}"
+            else:
+                what = "started"
         else:
             which = job.stage.split("_", 1)[1]
             cmd = evaluation_command(self.grid, cell, self.dataset_dir, files, which)

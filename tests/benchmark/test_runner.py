@@ -146,7 +146,7 @@ def test_killed_runner_resumes_the_cell_to_the_uninterrupted_result(grid_file, a
         result = run_grid(load_grid(grid_file), str(acdc_dataset), out, cells=load_grid(grid_file).select(cell),
                           parallel=2, threads=2)
     assert result["done"] == [cell]
-    assert "resumed from iteration" in capsys.readouterr().out
+    assert "resumed from its last checkpoint, checkpoint_epoch=" in capsys.readouterr().out
     assert "--resume true" in (out / "logs" / f"{cell}.log").read_text()
     resumed, uninterrupted = records(out)[cell], records(reference)[cell]
     for key in ("curve", "best", "last", "ssl_trace"):
