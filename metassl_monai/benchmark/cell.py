@@ -35,7 +35,7 @@ from metassl_monai.benchmark.grid import Cell, Grid, cli_args
 from metassl_monai.handlers.loss_trace import read_loss_trace
 
 __all__ = ["CellFiles", "handlers_config", "training_command", "evaluation_command", "build_record",
-           "step_seconds", "dedupe_trace", "RECORD_VERSION"]
+           "step_seconds", "wall_seconds", "dedupe_trace", "RECORD_VERSION"]
 
 RECORD_VERSION = 1
 TRAIN_DONE = "benchmark_train_done.json"
@@ -201,6 +201,17 @@ def step_seconds(samples: list[dict]) -> dict[str, float | None]:
     return result
 
 
+def wall_seconds(samples: list[dict]) -> float:
+    """Training wall time from the runner's samples: the sum over the training processes (``segment``) of the time
+    from their first to their last sample. A process killed without warning loses at most one sample period; this
+    holds where a ``train_seconds`` count written at exit would lose the whole killed process."""
+    spans: dict = {}
+    for sample in samples:
+        first, last = spans.get(sample["segment"], (sample["time"], sample["time"]))
+        spans[sample["segment"]] = (min(first, sample["time"]), max(last, sample["time"]))
+    return round(sum(last - first for first, last in spans.values()), 1)
+
+
 def _series(records: list[dict], max_points: int = 200) -> dict[str, list]:
     """The statistics of a training trace as columns (``iteration`` first), at most ``max_points`` rows (evenly
     subsampled, the last kept)."""
@@ -246,7 +257,7 @@ def build_record(grid: Grid, cell: Cell, files: CellFiles, commands: dict[str, s
                  "metrics": _read_json(files.eval_dir("best") / "metrics.json")},
         "last": {"iteration": curve[-1][0], "val_mean_dice": curve[-1][1],
                  "metrics": _read_json(files.eval_dir("last") / "metrics.json")},
-        "train_seconds": train["seconds"],
+        "train_seconds": wall_seconds(samples) if samples else train["seconds"],
         "seconds_per_iteration": step_seconds(samples),
         "ssl_trace": _series(dedupe_trace(files.train_trace)),
         "host": host,

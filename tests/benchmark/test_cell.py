@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from metassl_monai.benchmark.cell import _last_iteration, dedupe_trace, printable, step_seconds
+from metassl_monai.benchmark.cell import _last_iteration, dedupe_trace, printable, step_seconds, wall_seconds
 
 
 def s(t, it, running, segment="a", load=None):
@@ -68,3 +68,10 @@ def test_printable_command(tmp_path, monkeypatch):
            f"['{tmp_path}{os.sep}a.json','/abs/b.json']", "--framework", "@frameworks#cps", "--dir", "it's"]
     assert printable(cmd) == ('python -m monai.bundle run training --config_file "[\'a.json\',\'/abs/b.json\']" '
                               '--framework "@frameworks#cps" --dir "it\'s"')
+
+
+def test_wall_seconds_sums_every_process_including_killed_ones():
+    samples = [s(100, 0, 1, "a"), s(110, 20, 1, "a"), s(160, 250, 1, "a"),  # killed after its last sample
+               s(500, 250, 1, "b"), s(530, 400, 1, "b")]
+    assert wall_seconds(samples) == 90.0  # 60 + 30; the time between the processes is not training
+    assert wall_seconds([]) == 0
