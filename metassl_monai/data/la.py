@@ -703,10 +703,7 @@ def msd_heart_split(
             raise FileNotFoundError(f"test image listed in {json_path} is missing: {path}")
         test_images.append({"image": str(path)})
     end = len(items) - val_cases
-
-    def name(path: str) -> str:
-        base = Path(path).name
-        return base[: -len(".nii.gz")] if base.endswith(".nii.gz") else Path(base).stem
+    from .datalists import volume_name as name  # the case name of a volume file, as --datalist names it
 
     return {
         "labeled": [{"image": it["image"], "label": it["label"]} for it in items[:labeled_cases]],
