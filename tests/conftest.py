@@ -112,6 +112,13 @@ LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 
 )
 
 
+def pytest_configure(config):
+    # pytest-xdist orders its work units by their number of tests unless told not to (--no-loadscope-reorder);
+    # keep LONGEST_FIRST's order without asking every command line for the flag
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def _unit(item) -> str:
     path, split = item.nodeid.split("::")[0], getattr(item.module, "SPLIT_ACROSS_WORKERS", False)
     if callable(split):

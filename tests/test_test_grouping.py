@@ -1,0 +1,78 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+The suite's own scheduling (tests/conftest.py under the README's ``pytest -n 2 --dist loadgroup``): a test file is one
+unit of work, so its module fixtures (trained runs, the gpu_check CPU mode) are built once, in one worker; units
+start in LONGEST_FIRST's order, not in pytest-xdist's by-size order. pytest 9.2 silently broke the grouping
+(pytest-dev/pytest-xdist#1386: the group suffix no longer reaches the scheduler) and every such fixture was built
+twice; this test fails when that happens again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytest.importorskip("xdist")
+
+FILE_WITH_A_MODULE_FIXTURE = '''
+import os, pathlib, pytest
+
+@pytest.fixture(scope="module")
+def built():
+    with open(pathlib.Path(__file__).with_suffix(".built"), "a") as f:
+        f.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+@pytest.mark.parametrize("i", range({n}))
+def test_uses_it(built, i):
+    with open(pathlib.Path(__file__).with_suffix(".ran"), "a") as f:
+        f.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+'''
+
+
+def test_each_file_is_one_unit_and_its_module_fixture_is_built_once(tmp_path):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    shutil.copy(REPO / "tests" / "conftest.py", tests / "conftest.py")
+    for name, n in (("test_few", 2), ("test_many", 6), ("test_some", 4)):
+        (tests / f"{name}.py").write_text(FILE_WITH_A_MODULE_FIXTURE.replace("{n}", str(n)))
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q", "-p",
+                           "no:cacheprovider"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "12 passed" in proc.stdout
+    for name, n in (("test_few", 2), ("test_many", 6), ("test_some", 4)):
+        built = (tests / f"{name}.built").read_text().split()
+        ran = (tests / f"{name}.ran").read_text().split()
+        assert len(built) == 1, f"{name}: its module fixture was built {len(built)} times ({built})"
+        assert len(ran) == n and set(ran) == set(built), f"{name}: its tests ran on {sorted(set(ran))}"
+
+
+def test_units_keep_the_conftest_order(tmp_path):
+    """xdist's default sorts units by their number of tests; the conftest turns that off (one worker: the order in
+    which the files ran is the order of the units)."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    shutil.copy(REPO / "tests" / "conftest.py", tests / "conftest.py")
+    order = tmp_path / "order.txt"
+    for name, n in (("test_a_few", 1), ("test_b_many", 5)):
+        (tests / f"{name}.py").write_text(
+            f"import pytest\n@pytest.mark.parametrize('i', range({n}))\n"
+            f"def test_it(i):\n    open({str(order)!r}, 'a').write('{name}\\n')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "1", "--dist", "loadgroup", "-q", "-p",
+                           "no:cacheprovider"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = order.read_text().split()
+    assert ran == ["test_a_few"] + ["test_b_many"] * 5
