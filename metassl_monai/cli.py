@@ -309,7 +309,7 @@ def benchmark_run(grid: str, dataset_dir: str, out: str | None = None, cells: st
     result = run_grid(loaded, dataset_dir, out_dir, cells=loaded.select(cells), parallel=parallel,
                       progress_seconds=progress_seconds, threads=threads)
     if report and list((out_dir / "records").glob("*.json")):
-        paths = write_report(out_dir / "records", report, loaded.name)
+        paths = write_report(out_dir / "records", report, loaded.name, grid=loaded)
         print(f"report: {paths['markdown']}")
     if result["failed"]:
         raise SystemExit(1)
@@ -324,7 +324,8 @@ def benchmark_report(grid: str, records: str | None = None, dest: str = "docs/be
     from metassl_monai.benchmark import load_grid, write_report
 
     loaded = load_grid(grid)
-    paths = write_report(records or Path("runs") / "benchmark" / loaded.name / "records", dest, loaded.name)
+    paths = write_report(records or Path("runs") / "benchmark" / loaded.name / "records", dest, loaded.name,
+                         grid=loaded)
     print("wrote " + ", ".join(paths.values()))
     return paths
 

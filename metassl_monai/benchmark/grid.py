@@ -24,7 +24,9 @@ scored by its bundle's ``evaluating`` workflow. ``benchmarks/acdc.yaml`` is the 
       - {labeled: 7, seeds: [1337, 1338, 1339], methods: [mt, mt_metassl]}
 
 Cells run group by group, seed-major within a group (every method of the first seed, then the next seed), so a grid
-stopped part-way holds paired comparisons. A method may add ``overrides`` (its training and evaluation) and ``evaluate_overrides`` (evaluation only, e.g. CCT's
+stopped part-way holds paired comparisons. An optional ``published`` section (``source``, ``setting``, ``rows`` of
+``{method, labeled, name, dice[, hd95]}``) places the literature's results next to the methods in the report, with the
+setting they were measured at. A method may add ``overrides`` (its training and evaluation) and ``evaluate_overrides`` (evaluation only, e.g. CCT's
 ``network_def``). Relative paths in ``configs`` are resolved against the grid file's folder.
 """
 
@@ -40,9 +42,11 @@ __all__ = ["Method", "Cell", "Grid", "load_grid", "GridError"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 _GRID_KEYS = {"name", "description", "labeled_key", "configs", "evaluate_configs", "overrides", "trace_interval",
-              "bundles_dir", "methods", "groups"}
+              "bundles_dir", "methods", "groups", "published"}
 _METHOD_KEYS = {"bundle", "framework", "ssl_loss", "baseline", "overrides", "evaluate_overrides", "description"}
 _GROUP_KEYS = {"name", "labeled", "seeds", "methods"}
+_PUBLISHED_KEYS = {"source", "setting", "rows"}
+_PUBLISHED_ROW_KEYS = {"method", "labeled", "name", "dice", "hd95"}
 
 
 class GridError(ValueError):
@@ -93,6 +97,7 @@ class Grid:
     methods: dict[str, Method]
     cells: tuple[Cell, ...]
     description: str = ""
+    published: dict | None = None
 
     def bundle_root(self, method: Method) -> Path:
         return self.bundles_dir / method.bundle
@@ -227,11 +232,46 @@ def load_grid(path: str | os.PathLike) -> Grid:
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise GridError(f"{path}: 'overrides' must be a mapping of bundle parameters")
+    published = _published(path, data.get("published"), methods)
     return Grid(path=path, name=str(data.get("name", path.stem)), labeled_key=str(data.get("labeled_key",
                 "labeled_patients")), configs=tuple(data.get("configs", ("train.json", "train_cpu.json"))),
                 evaluate_configs=tuple(data.get("evaluate_configs", ("evaluate.json",))), overrides=dict(overrides),
                 trace_interval=trace_interval, bundles_dir=bundles_dir, methods=methods, cells=tuple(cells),
-                description=str(data.get("description", "")))
+                description=str(data.get("description", "")), published=published)
+
+
+def _published(path: Path, spec: Any, methods: dict[str, Method]) -> dict | None:
+    """The optional ``published`` section: results of the literature placed next to the grid's methods in the report
+    (``source``, the ``setting`` they were measured at, and ``rows`` of method / labeled / name / dice [/ hd95], Dice
+    as a fraction)."""
+    if spec is None:
+        return None
+    where = f"{path}: published"
+    if not isinstance(spec, dict):
+        raise GridError(f"{where} must be a mapping (source, setting, rows)")
+    _unknown(where, spec, _PUBLISHED_KEYS)
+    for key in ("source", "setting", "rows"):
+        if not spec.get(key):
+            raise GridError(f"{where} has no '{key}'")
+    rows = []
+    for i, row in enumerate(spec["rows"]):
+        at = f"{where}.rows[{i}]"
+        if not isinstance(row, dict):
+            raise GridError(f"{at} must be a mapping (method, labeled, name, dice)")
+        _unknown(at, row, _PUBLISHED_ROW_KEYS)
+        missing = [k for k in ("method", "labeled", "name", "dice") if row.get(k) is None]
+        if missing:
+            raise GridError(f"{at} has no {missing}")
+        if row["method"] not in methods:
+            raise GridError(f"{at} names method {row['method']!r}, which is not a method of the grid")
+        for key in ("dice", "hd95"):
+            value = row.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or (key == "dice" and not 0 <= value <= 1)):
+                raise GridError(f"{at}: '{key}' must be a number{' in [0, 1] (a fraction, not %)' if key == 'dice' else ''}, "
+                                f"got {value!r}")
+        rows.append({"method": row["method"], "labeled": int(row["labeled"]), "name": str(row["name"]),
+                     "dice": float(row["dice"]), "hd95": None if row.get("hd95") is None else float(row["hd95"])})
+    return {"source": str(spec["source"]), "setting": str(spec["setting"]), "rows": rows}
 
 
 def cli_args(values: dict[str, Any]) -> list[str]:

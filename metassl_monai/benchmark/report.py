@@ -6,7 +6,8 @@
 """
 The benchmark report, regenerated from the cells' records alone (``benchmark report``): ``<name>.csv`` (one row per
 cell), ``<name>.md`` (mean ± sample standard deviation over seeds per method, the paired difference of each method to
-its plain baseline on the same seeds, the MetaSSL region fractions at the end of training, every cell, the commands)
+its plain baseline on the same seeds, the grid's published results next to its methods, the cells not recorded yet,
+the MetaSSL region fractions at the end of training, every cell, the commands)
 and PNG plots: validation Dice vs iteration per method (``<name>_curves_<N>labeled.png``), final Dice per method with
 every seed (``<name>_final.png``) and the region fractions over training (``<name>_regions.png``).
 """
@@ -170,7 +171,23 @@ def gpu_command(record: dict) -> str:
     return shlex.join(args)
 
 
-def _markdown(name: str, records: list[dict], figures: list[str]) -> str:
+def _published_rows(published: dict, summary: list[dict]) -> list[str]:
+    ours = {(r["labeled"], r["method"]): r for r in summary}
+    lines = ["## Next to the published results", "",
+             f"Published: {published['setting']}. Source: {published['source']}. The budgets differ: compare the gain "
+             "of a method over its baseline at equal budget (the paired tables), not our Dice with theirs.", "",
+             "| method | labeled | our seeds | our best-val model Dice | our last-iteration Dice | our last HD95 | "
+             "published | published Dice | published HD95 |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in published["rows"]:
+        r = ours.get((row["labeled"], row["method"]))
+        mine = (f"{len(r['seeds'])} | {_fmt(*r['best'])} | {_fmt(*r['last'])} | {r['last_hd95']:.2f}" if r
+                else "0 | not run yet | – | –")
+        hd95 = "–" if row["hd95"] is None else f"{row['hd95']:.1f}"
+        lines.append(f"| `{row['method']}` | {row['labeled']} | {mine} | {row['name']} | {row['dice']:.3f} | {hd95} |")
+    return lines + [""]
+
+
+def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> str:
     summary, pairs = summarize(records), paired(records)
     classes = list(records[0]["last"]["metrics"].get("mean_dice_per_class", {})) if records else []
     lines = [f"# Benchmark `{name}`", "",
@@ -204,6 +221,14 @@ def _markdown(name: str, records: list[dict], figures: list[str]) -> str:
                              f"({', '.join(map(str, p['seeds']))}) | {_fmt(*p['best_mean_std'], digits=4)} | "
                              f"{_fmt(*p['last_mean_std'], digits=4)} |")
             lines.append("")
+    if grid is not None and grid.published:
+        lines += _published_rows(grid.published, summary)
+    if grid is not None:
+        done = {r["cell"] for r in records}
+        pending = [c.name for c in grid.cells if c.name not in done]
+        if pending:
+            lines += ["## Not recorded yet", "", f"{len(pending)} of the grid's {len(grid.cells)} cells, in the order "
+                      "they run: " + ", ".join(f"`{c}`" for c in pending) + ".", ""]
     region_rows = []
     for r in records:
         for loss, stats in region_fractions(r).items():
@@ -321,9 +346,10 @@ def _plots(name: str, records: list[dict], dest: Path) -> list[str]:
     return written
 
 
-def write_report(records_dir: str | Path, dest: str | Path, name: str) -> dict[str, str]:
+def write_report(records_dir: str | Path, dest: str | Path, name: str, grid=None) -> dict[str, str]:
     """Write ``dest/<name>.md``, ``dest/<name>.csv`` and the PNG plots from the records in ``records_dir``; returns
-    the paths written."""
+    the paths written. With the ``grid`` (a :class:`~metassl_monai.benchmark.grid.Grid`), the markdown also places
+    the grid's ``published`` results next to its methods and lists the cells not recorded yet."""
     records = load_records(records_dir)
     if not records:
         raise FileNotFoundError(f"no cell records in {records_dir}: nothing to report")
@@ -331,6 +357,6 @@ def write_report(records_dir: str | Path, dest: str | Path, name: str) -> dict[s
     dest.mkdir(parents=True, exist_ok=True)
     figures = _plots(name, records, dest)
     (dest / f"{name}.csv").write_text(_csv(records), encoding="utf-8")
-    (dest / f"{name}.md").write_text(_markdown(name, records, figures), encoding="utf-8")
+    (dest / f"{name}.md").write_text(_markdown(name, records, figures, grid), encoding="utf-8")
     return {"markdown": str(dest / f"{name}.md"), "csv": str(dest / f"{name}.csv"),
             **{f: str(dest / f) for f in figures}}

@@ -53,6 +53,12 @@ def test_the_committed_acdc_grid_loads():
     assert {grid.methods[m].baseline for m in ("mt_metassl", "cps_metassl", "plqw_metassl")} == {
         "mt", "cps", "mt_metassl"}
     assert grid.methods["cct"].evaluate_overrides == {"network_def": "@two_decoder_network_def"}
+    # the central comparison (MT / CPS, plain and MetaSSL) on its 3 seeds runs before anything else
+    assert names[:15] == [f"{m}_7l_s{s}" for s in (1337, 1338, 1339)
+                          for m in ("supervised", "mt", "mt_metassl", "cps", "cps_metassl")]
+    rows = {(r["method"], r["labeled"]): r for r in grid.published["rows"]}
+    assert rows[("supervised", 3)]["dice"] == 0.478 and rows[("supervised", 7)]["hd95"] == 9.4
+    assert all(0 < r["dice"] < 1 and r["method"] in grid.methods for r in grid.published["rows"])
 
 
 def test_json_grid_and_relative_config_paths(tmp_path):
@@ -94,6 +100,17 @@ BAD = {
     "duplicate_cells": ("methods:\n" + M + G + "  - {labeled: 1, seeds: [1], methods: [s]}\n",
                         r"cells \['s_1l_s1'\] appear in more than one group"),
     "not_yaml": ("methods: [unclosed\n", "is not valid YAML"),
+    "published_without_rows": ("methods:\n" + M + G + "published: {source: s, setting: t}\n",
+                               "published has no 'rows'"),
+    "published_unknown_method": ("methods:\n" + M + G + "published: {source: s, setting: t, rows: "
+                                 "[{method: ua_mt, labeled: 7, name: UA-MT, dice: 0.817}]}\n",
+                                 r"published.rows\[0\] names method 'ua_mt', which is not a method"),
+    "published_dice_in_percent": ("methods:\n" + M + G + "published: {source: s, setting: t, rows: "
+                                  "[{method: s, labeled: 7, name: U-Net, dice: 79.4}]}\n",
+                                  r"published.rows\[0\]: 'dice' must be a number in \[0, 1\] \(a fraction, not %\)"),
+    "published_row_without_dice": ("methods:\n" + M + G + "published: {source: s, setting: t, rows: "
+                                   "[{method: s, labeled: 7, name: U-Net}]}\n",
+                                   r"published.rows\[0\] has no \['dice'\]"),
     "not_a_mapping": ("- 1\n- 2\n", "must be a mapping"),
 }
 

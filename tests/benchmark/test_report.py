@@ -100,6 +100,34 @@ def test_written_report(tmp_path):
     assert open(again["markdown"]).read() == text and open(again["csv"]).read() == open(paths["csv"]).read()
 
 
+def test_published_rows_and_pending_cells_from_the_grid(tmp_path):
+    from metassl_monai.benchmark import load_grid
+
+    grid_file = tmp_path / "t.yaml"
+    grid_file.write_text(
+        "name: t\nmethods:\n"
+        "  mt: {bundle: metassl_acdc, framework: mean_teacher, ssl_loss: softmax_mse}\n"
+        "  mt_metassl: {bundle: metassl_acdc, framework: mean_teacher, ssl_loss: metassl, baseline: mt}\n"
+        "groups:\n  - {labeled: 7, seeds: [1, 2, 3], methods: [mt, mt_metassl]}\n"
+        "  - {labeled: 3, seeds: [1], methods: [mt]}\n"
+        "published: {source: anchors.md, setting: 'test set, 30k iterations', rows: [\n"
+        "  {method: mt, labeled: 7, name: UA-MT, dice: 0.817, hd95: 6.9},\n"
+        "  {method: mt, labeled: 3, name: UA-MT, dice: 0.46}]}\n")
+    records_dir = tmp_path / "records"
+    records_dir.mkdir()
+    for r in RECORDS:
+        (records_dir / f"{r['cell']}.json").write_text(json.dumps(r))
+    text = open(write_report(records_dir, tmp_path / "out", "t", grid=load_grid(grid_file))["markdown"]).read()
+    assert "Published: test set, 30k iterations. Source: anchors.md." in text
+    # ours: mt over seeds 1, 2 (best 0.72 / 0.82, last 0.70 / 0.80, HD95 5.0)
+    assert "| `mt` | 7 | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 | 5.00 | UA-MT | 0.817 | 6.9 |" in text
+    assert "| `mt` | 3 | 0 | not run yet | – | – | UA-MT | 0.460 | – |" in text
+    assert "2 of the grid's 7 cells, in the order they run: `mt_7l_s3`, `mt_3l_s1`." in text
+    # without the grid, neither section
+    plain = open(write_report(records_dir, tmp_path / "plain", "t")["markdown"]).read()
+    assert "Next to the published results" not in plain and "Not recorded yet" not in plain
+
+
 def test_not_a_record_or_no_records(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_records(tmp_path / "absent")
