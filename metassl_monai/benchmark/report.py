@@ -22,7 +22,7 @@ import shlex
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["load_records", "summarize", "paired", "region_fractions", "write_report", "mean_std"]
+__all__ = ["load_records", "summarize", "paired", "seed_spread", "region_fractions", "write_report", "mean_std"]
 
 REGIONS = ("UC", "US", "DC", "DS")
 
@@ -94,9 +94,28 @@ def summarize(records: list[dict]) -> list[dict]:
     return rows
 
 
+# two-sided 95 % quantiles of Student's t for 1..10 degrees of freedom (pairs - 1)
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def seed_spread(records: list[dict], labeled: int, which: str = "last") -> float | None:
+    """The seed-to-seed spread at a number of labeled patients: the pooled sample standard deviation over seeds of
+    the evaluated mean Dice (``which`` model), over the methods run with 2 seeds or more (None when none is)."""
+    by_method: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        if r["labeled"] == labeled:
+            by_method[r["method"]].append(r[which]["metrics"]["mean_dice"])
+    variances = [(len(v) - 1, mean_std(v)[1] ** 2) for v in by_method.values() if len(v) >= 2]
+    dof = sum(d for d, _ in variances)
+    return math.sqrt(sum(d * var for d, var in variances) / dof) if dof else None
+
+
 def paired(records: list[dict]) -> list[dict]:
     """For each method with a baseline: the per-seed difference method − baseline (same labeled count and seed) of
-    the evaluated mean Dice, best-validation model and last iteration, with mean and sample std over the pairs."""
+    the evaluated mean Dice, best-validation model and last iteration, with mean and sample std over the pairs, the
+    95 % confidence interval of the mean last-iteration difference (paired t; None below 2 pairs) and that difference
+    in units of the seed spread of its labeled count (:func:`seed_spread`; the issue's rule: a one-seed comparison
+    under 2 spreads needs 3 seeds)."""
     by_key = {(r["labeled"], r["method"], r["seed"]): r for r in records}
     rows: dict[tuple[int, str], dict] = {}
     for r in records:
@@ -112,6 +131,14 @@ def paired(records: list[dict]) -> list[dict]:
     for row in rows.values():
         row["best_mean_std"] = mean_std(row["best"])
         row["last_mean_std"] = mean_std(row["last"])
+        mean, std = row["last_mean_std"]
+        n = len(row["last"])
+        row["last_ci95"] = None if std is None else (
+            mean - _T975[min(n - 1, len(_T975)) - 1] * std / math.sqrt(n),
+            mean + _T975[min(n - 1, len(_T975)) - 1] * std / math.sqrt(n))
+        spread = seed_spread(records, row["labeled"])
+        row["spread"] = spread
+        row["last_in_spreads"] = abs(mean) / spread if spread else None
     return list(rows.values())
 
 
@@ -213,13 +240,18 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
         lines.append("")
         group_pairs = [p for p in pairs if p["labeled"] == labeled]
         if group_pairs:
-            lines += ["Paired with the plain baseline on the same seeds (method − baseline, evaluated mean Dice):", "",
-                      "| method | baseline | pairs (seeds) | Δ best-val model | Δ last iteration |",
-                      "|---|---|---|---|---|"]
+            lines += ["Paired with the plain baseline on the same seeds (method − baseline, evaluated mean Dice). The "
+                      "95 % interval is the paired t interval of the mean last-iteration difference (2 pairs or more); "
+                      "|Δ| / spread is that difference in seed-to-seed spreads (pooled std over seeds of the methods "
+                      "with 2 seeds or more at this labeled count): under 2, a one-seed comparison needs 3 seeds.", "",
+                      "| method | baseline | pairs (seeds) | Δ best-val model | Δ last iteration | 95 % interval "
+                      "(last) | \\|Δ last\\| / spread |", "|---|---|---|---|---|---|---|"]
             for p in group_pairs:
+                ci = "–" if p["last_ci95"] is None else f"[{p['last_ci95'][0]:+.4f}, {p['last_ci95'][1]:+.4f}]"
+                ratio = "–" if p["last_in_spreads"] is None else f"{p['last_in_spreads']:.1f}"
                 lines.append(f"| `{p['method']}` | `{p['baseline']}` | {len(p['seeds'])} "
                              f"({', '.join(map(str, p['seeds']))}) | {_fmt(*p['best_mean_std'], digits=4)} | "
-                             f"{_fmt(*p['last_mean_std'], digits=4)} |")
+                             f"{_fmt(*p['last_mean_std'], digits=4)} | {ci} | {ratio} |")
             lines.append("")
     if grid is not None and grid.published:
         lines += _published_rows(grid.published, summary)

@@ -12,7 +12,7 @@ import math
 import pytest
 
 from metassl_monai.benchmark.report import (
-    gpu_command, load_records, mean_std, paired, region_fractions, summarize, write_report,
+    gpu_command, load_records, mean_std, paired, region_fractions, seed_spread, summarize, write_report,
 )
 
 
@@ -62,6 +62,19 @@ def test_paired_differences_on_the_same_seeds():
     assert row["last"] == [pytest.approx(0.05), pytest.approx(0.10)]
     assert row["last_mean_std"] == (pytest.approx(0.075), pytest.approx(0.0353553, abs=1e-6))
     assert row["best_mean_std"][0] == pytest.approx((0.04 + 0.08) / 2)
+    # paired t, 1 degree of freedom: 0.075 +- 12.706 * 0.0353553 / sqrt(2)
+    assert row["last_ci95"] == (pytest.approx(0.075 - 0.317650, abs=1e-5), pytest.approx(0.075 + 0.317650, abs=1e-5))
+    # pooled seed std at 7 labeled: mt (0.70, 0.80: var 0.005, 1 dof), mt_metassl (0.75, 0.90, 0.99: var 0.0147,
+    # 2 dof) -> sqrt((0.005 + 2 * 0.0147) / 3)
+    assert row["spread"] == pytest.approx(math.sqrt((0.005 + 0.0294) / 3))
+    assert row["last_in_spreads"] == pytest.approx(0.075 / math.sqrt((0.005 + 0.0294) / 3))
+
+
+def test_seed_spread_needs_two_seeds_of_a_method():
+    # best: mt 0.72, 0.82 (SS 0.005); mt_metassl 0.76, 0.90, 0.99 (SS 2.3677 - 2.65² / 3)
+    assert seed_spread(RECORDS, 7, "best") == pytest.approx(math.sqrt((0.005 + 2.3677 - 2.65 ** 2 / 3) / 3))
+    assert seed_spread(RECORDS, 3) is None
+    assert seed_spread([record("mt", 1, 0.7, 0.7), record("cct", 1, 0.8, 0.8)], 7) is None
 
 
 def test_region_fractions_at_the_end():
@@ -89,7 +102,7 @@ def test_written_report(tmp_path):
                                          "mt_metassl_7l_s3"]
     assert float(rows[1]["last_mean_dice"]) == 0.80 and float(rows[1]["best_dice_LV"]) == pytest.approx(0.92)
     text = open(paths["markdown"]).read()
-    assert "| `mt_metassl` | `mt` | 2 (1, 2) | 0.0600 ± 0.0283 | 0.0750 ± 0.0354 |" in text
+    assert "| `mt_metassl` | `mt` | 2 (1, 2) | 0.0600 ± 0.0283 | 0.0750 ± 0.0354 | [-0.2426, +0.3926] | 0.7 |" in text
     assert "| `mt` | mean_teacher | metassl | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 |" in text
     assert "| `mt_metassl_7l_s1` | unlabeled_0 | 0.800 | 0.100 | 0.060 | 0.040 | 0.81 |" in text
     assert "| `mt_7l_s2` | 0.8200 (100) | 0.8200 | 0.8000 | 10.0 | 0.500 (2.1) | – |" in text
