@@ -54,6 +54,14 @@ class _Job:
     rate: list = field(default_factory=list)  # (time, iteration) of the last minutes, for the ETA
 
 
+def _rate_window(rate: list, now: float, iteration: int, seconds: float = 300) -> list:
+    """The (time, iteration) samples of the last ``seconds`` the ETA is measured over, with the new one. A resumed
+    cell's trace still ends at the killed process's last iteration until the new process passes its checkpoint: when
+    the iteration goes back, the older samples are dropped (else the ETA divides minutes by a few iterations)."""
+    kept = [p for p in rate if now - p[0] < seconds and p[1] <= iteration]
+    return kept + [(now, iteration)]
+
+
 def _host() -> dict:
     return {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor() or "",
             "python": platform.python_version()}
@@ -211,7 +219,7 @@ class _Runner:
         iteration = job.files.last_iteration()
         running = sum(1 for j in self.running if j.stage == "train" and j.proc is not None and j.proc.poll() is None)
         job.files.add_timing(iteration, max(1, running), job.segment)
-        job.rate = [p for p in job.rate if now - p[0] < 300] + [(now, iteration)]
+        job.rate = _rate_window(job.rate, now, iteration)
 
     def progress_line(self, job: _Job) -> str:
         if job.stage != "train":

@@ -183,3 +183,18 @@ def test_a_second_runner_on_the_same_output_is_refused(grid_file, tmp_path):
 def test_missing_dataset_dir(grid_file, tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset_dir .*absent does not exist"):
         run_grid(load_grid(grid_file), str(tmp_path / "absent"), tmp_path / "out")
+
+
+@pytest.mark.parametrize("samples,window", [
+    # steady: 100 iterations per 100 s; the sample older than 300 s is dropped
+    ([(0, 0), (250, 250), (350, 350), (400, 400)], [(250, 250), (350, 350), (400, 400)]),
+    # a resumed cell: its trace said 200 (the killed process) until the new one went back to its checkpoint (50)
+    ([(0, 200), (60, 50), (120, 125), (180, 225)], [(60, 50), (120, 125), (180, 225)]),
+])
+def test_eta_window_forgets_samples_ahead_of_the_current_iteration(samples, window):
+    from metassl_monai.benchmark.runner import _rate_window
+
+    rate: list = []
+    for now, iteration in samples:  # as the runner samples a cell, one call per sample
+        rate = _rate_window(rate, now, iteration)
+    assert rate == window
