@@ -20,7 +20,7 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
 - ``export``: write a self-contained, zoo-style copy of a bundle (vendored ``scripts/``, no metassl_monai needed);
 - ``bench``: what the MetaSSL / QG-SSL machinery costs next to the network, as ratios with their goals
   (``docs/performance.md``);
-- ``benchmark run|report|status``: the accuracy benchmark of a grid file (``benchmarks/acdc.yaml``): every cell
+- ``benchmark run|report|status|ship``: the accuracy benchmark of a grid file (``benchmarks/acdc.yaml``): every cell
   trained and evaluated through its bundle, resumable, and its report (``docs/benchmarks/``).
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import fire
 
 __all__ = ["demo", "demo_la", "synth", "to_nifti", "to_datalist", "synth_la", "convert_la", "la_to_nifti", "datalist",
-           "qc_ranking", "export", "bench", "benchmark_run", "benchmark_report", "benchmark_status", "main"]
+           "qc_ranking", "export", "bench", "benchmark_run", "benchmark_report", "benchmark_status", "benchmark_ship", "main"]
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -343,6 +343,40 @@ def benchmark_status(grid: str, out: str | None = None) -> dict:
     return counts
 
 
+def benchmark_ship(grid: str, labeled: int, records: str | None = None, cells_dir: str | None = None,
+                   bundles: str | None = None, seed: int | None = None, dry_run: bool = False) -> list[dict]:
+    """
+    Ship each bundle's benchmark winner at ``--labeled`` patients: the method with the highest mean validation Dice
+    over seeds (among those run on the most seeds), its cell of the bundle's default seed (or ``--seed``) copied to
+    ``models/model.pt`` with ``docs/validation_metrics.json``, ``docs/shipped_model.json`` and the metadata's
+    ``eval_metrics``. ``--records`` default ``runs/benchmark/<grid name>/records``, ``--cells_dir`` the runs
+    (default ``runs/benchmark/<grid name>/cells``), ``--bundles`` comma-separated (default: the grid's bundles that
+    ship a model), ``--dry_run`` ranks and checks only.
+    """
+    from metassl_monai.benchmark import load_grid
+    from metassl_monai.benchmark.ship import ship
+
+    loaded = load_grid(grid)
+    base = Path("runs") / "benchmark" / loaded.name
+    plans = ship(loaded, records or base / "records", cells_dir or base / "cells", labeled,
+                 bundles=[b.strip() for b in bundles.split(",")] if bundles else None, seed=seed, dry_run=dry_run)
+    for plan in plans:
+        print(f"{plan['bundle']} ({plan['labeled']} labeled): mean best-val model Dice over seeds")
+        for r in plan["ranking"]:
+            spread = f" ± {r['std']:.4f}" if r["std"] is not None else ""
+            print(f"  {'*' if r is plan['winner'] else ' '} {r['method']:20s} {r['mean']:.4f}{spread}  seeds "
+                  f"{r['seeds']}" + ("" if r["eligible"] else "  (fewer seeds: not compared)"))
+        print(f"  ships {plan['record']['cell']} (best iteration {plan['record']['best']['iteration']}) from "
+              f"{plan['source']}")
+        if not plan["default_training"]:
+            d = plan["bundle_defaults"]
+            print(f"  note: the bundle's default training is {d['framework']} + {d['ssl_loss']}, the shipped model "
+                  f"{plan['record']['framework']} + {plan['record']['ssl_loss']}: change the default or give the "
+                  "command in the docs")
+        print("  " + ("dry run: nothing written" if dry_run else "wrote " + ", ".join(plan["written"])))
+    return plans
+
+
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -386,7 +420,8 @@ COMMANDS = {name: _with_bool_flags(command) for name, command in {
     "export": export,
     "compose_configs": compose_configs, "bench": bench}.items()}
 COMMANDS["benchmark"] = {"run": _with_bool_flags(benchmark_run), "report": _with_bool_flags(benchmark_report),
-                         "status": _with_bool_flags(benchmark_status)}
+                         "status": _with_bool_flags(benchmark_status),
+                         "ship": _with_bool_flags(_summary_printed(benchmark_ship))}
 
 
 def main(argv: list[str] | None = None) -> None:

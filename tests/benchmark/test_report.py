@@ -11,28 +11,11 @@ import math
 
 import pytest
 
+from fake_records import record  # noqa: E402 (tests/benchmark/fake_records.py)
+
 from metassl_monai.benchmark.report import (
     gpu_command, load_records, mean_std, paired, region_fractions, seed_spread, summarize, write_report,
 )
-
-
-def record(method, seed, best, last, baseline=None, labeled=7, fractions=None):
-    metrics = lambda d: {"mean_dice": d, "mean_dice_per_class": {"RV": d - 0.1, "MYO": d, "LV": d + 0.1},  # noqa
-                         "mean_jaccard": d / 2, "hd95": 5.0, "asd": 1.0}
-    trace = {"iteration": list(range(0, 100, 10))}
-    if fractions:
-        trace.update({f"unlabeled_0/fraction_{r}": [v] * 10 for r, v in fractions.items()})
-        trace["unlabeled_0/threshold_1"] = [0.9 - 0.01 * i for i in range(10)]
-    return {"version": 1, "cell": f"{method}_{labeled}l_s{seed}", "method": method, "group": f"{labeled} labeled",
-            "bundle": "metassl_acdc", "framework": "mean_teacher", "ssl_loss": "metassl", "baseline": baseline,
-            "labeled": labeled, "labeled_key": "labeled_patients", "seed": seed, "grid": "t",
-            "overrides": {"patch_size": [32, 32]}, "evaluate_overrides": {},
-            "commands": {"train": f"python -m monai.bundle run training --seed {seed}"},
-            "curve": [[50, best - 0.1], [100, best]], "best": {"iteration": 100, "val_mean_dice": best,
-                                                               "metrics": metrics(best)},
-            "last": {"iteration": 100, "val_mean_dice": last, "metrics": metrics(last)},
-            "train_seconds": 600.0, "seconds_per_iteration": {"alone": 0.5, "shared": None, "load_alone": 2.1,
-                                                                "load_shared": None}, "ssl_trace": trace}
 
 
 RECORDS = [record("mt", 1, 0.72, 0.70), record("mt", 2, 0.82, 0.80),
