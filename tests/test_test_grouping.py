@@ -37,22 +37,29 @@ def test_uses_it(built, i):
 '''
 
 
-def test_each_file_is_one_unit_and_its_module_fixture_is_built_once(tmp_path):
+def run_suite(tmp_path: Path, files: dict[str, str], workers: int) -> None:
+    """``pytest -n WORKERS --dist loadgroup`` (the README's scheduling) on ``files`` beside a copy of the suite's
+    conftest.py."""
     tests = tmp_path / "tests"
     tests.mkdir()
     shutil.copy(REPO / "tests" / "conftest.py", tests / "conftest.py")
-    for name, n in (("test_few", 2), ("test_many", 6), ("test_some", 4)):
-        (tests / f"{name}.py").write_text(FILE_WITH_A_MODULE_FIXTURE.replace("{n}", str(n)))
+    for name, text in files.items():
+        (tests / name).write_text(text)
     (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.pop("PYTEST_XDIST_WORKER", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q", "-p",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", str(workers), "--dist", "loadgroup", "-q", "-p",
                            "no:cacheprovider"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "12 passed" in proc.stdout
-    for name, n in (("test_few", 2), ("test_many", 6), ("test_some", 4)):
-        built = (tests / f"{name}.built").read_text().split()
-        ran = (tests / f"{name}.ran").read_text().split()
+
+
+def test_each_file_is_one_unit_and_its_module_fixture_is_built_once(tmp_path):
+    sizes = {"test_few": 2, "test_many": 6, "test_some": 4}
+    run_suite(tmp_path, {f"{name}.py": FILE_WITH_A_MODULE_FIXTURE.replace("{n}", str(n)) for name, n in sizes.items()},
+              workers=2)
+    for name, n in sizes.items():
+        built = (tmp_path / "tests" / f"{name}.built").read_text().split()
+        ran = (tmp_path / "tests" / f"{name}.ran").read_text().split()
         assert len(built) == 1, f"{name}: its module fixture was built {len(built)} times ({built})"
         assert len(ran) == n and set(ran) == set(built), f"{name}: its tests ran on {sorted(set(ran))}"
 
@@ -60,19 +67,8 @@ def test_each_file_is_one_unit_and_its_module_fixture_is_built_once(tmp_path):
 def test_units_keep_the_conftest_order(tmp_path):
     """xdist's default sorts units by their number of tests; the conftest turns that off (one worker: the order in
     which the files ran is the order of the units)."""
-    tests = tmp_path / "tests"
-    tests.mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", tests / "conftest.py")
     order = tmp_path / "order.txt"
-    for name, n in (("test_a_few", 1), ("test_b_many", 5)):
-        (tests / f"{name}.py").write_text(
-            f"import pytest\n@pytest.mark.parametrize('i', range({n}))\n"
-            f"def test_it(i):\n    open({str(order)!r}, 'a').write('{name}\\n')\n")
-    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "1", "--dist", "loadgroup", "-q", "-p",
-                           "no:cacheprovider"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ran = order.read_text().split()
-    assert ran == ["test_a_few"] + ["test_b_many"] * 5
+    run_suite(tmp_path, {f"{name}.py": f"import pytest\n@pytest.mark.parametrize('i', range({n}))\n"
+                         f"def test_it(i):\n    open({str(order)!r}, 'a').write('{name}\\n')\n"
+                         for name, n in (("test_a_few", 1), ("test_b_many", 5))}, workers=1)
+    assert order.read_text().split() == ["test_a_few"] + ["test_b_many"] * 5
