@@ -385,6 +385,9 @@ def write_report(records_dir: str | Path, dest: str | Path, name: str, grid=None
     records = load_records(records_dir)
     if not records:
         raise FileNotFoundError(f"no cell records in {records_dir}: nothing to report")
+    if grid is not None:  # the grid's order (its methods as it lists them), not the records' file names
+        order = {c.name: i for i, c in enumerate(grid.cells)}
+        records = sorted(records, key=lambda r: order.get(r["cell"], len(order)))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     figures = _plots(name, records, dest)

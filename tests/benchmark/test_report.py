@@ -119,6 +119,9 @@ def test_published_rows_and_pending_cells_from_the_grid(tmp_path):
     assert "| `mt` | 7 | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 | 5.00 | UA-MT | 0.817 | 6.9 |" in text
     assert "| `mt` | 3 | 0 | not run yet | – | – | UA-MT | 0.460 | – |" in text
     assert "2 of the grid's 7 cells, in the order they run: `mt_7l_s3`, `mt_3l_s1`." in text
+    # rows and cells in the grid's order (seed-major), not the records' file names
+    every = text[text.index("## Every cell"):]
+    assert every.index("| `mt_7l_s1` |") < every.index("| `mt_metassl_7l_s1` |") < every.index("| `mt_7l_s2` |")
     # without the grid, neither section
     plain = open(write_report(records_dir, tmp_path / "plain", "t")["markdown"]).read()
     assert "Next to the published results" not in plain and "Not recorded yet" not in plain
