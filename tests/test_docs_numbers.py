@@ -21,6 +21,8 @@ QGSSL = "bundles/qgssl_acdc/docs/validation_metrics.json"
 FLOOR = "docs/results/supervised_floor/ssl4misunet128.metrics.json"
 FLOOR_6000 = "docs/results/supervised_floor/ssl4misunet128_6000.metrics.json"
 DEMO = "docs/results/demo/metrics.json"
+BENCH_DOC = "docs/benchmarks/README.md"
+BENCH = "docs/benchmarks/acdc_records/{}.json#last"  # a benchmark cell's last-iteration evaluation
 
 #: (doc, template filled from the source file's values, source file)
 DOCUMENTED = [
@@ -39,12 +41,22 @@ DOCUMENTED = [
      "RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f}, HD95 {hd95:.1f} voxels;", FLOOR_6000),
     ("README.md", "mean Dice {mean_dice:.3f} (RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f}) over the {num_cases} synthetic "
      "validation volumes, HD95\n{hd95:.2f} voxels", DEMO),
+    (BENCH_DOC, "  MT {mean_dice:.3f}, CPS", BENCH.format("mt_7l_s1337")),
+    (BENCH_DOC, ", CPS {mean_dice:.3f}, supervised-only", BENCH.format("cps_7l_s1337")),
+    (BENCH_DOC, "supervised-only {mean_dice:.3f} (seed 1337)", BENCH.format("supervised_7l_s1337")),
+    (BENCH_DOC, "and {mean_dice:.3f} (seed 1338).", BENCH.format("supervised_7l_s1338")),
+    (BENCH_DOC, "MT + MetaSSL reaches {mean_dice:.3f} against", BENCH.format("mt_metassl_7l_s1337")),
+    (BENCH_DOC, "against MT's {mean_dice:.3f} on the same seed", BENCH.format("mt_7l_s1337")),
 ]
 
 
 def values(source: str) -> dict[str, float]:
-    """The flat values a template may name: the metrics of an evaluation's metrics.json, classes by name."""
-    m = json.loads((REPO / source).read_text())
+    """The flat values a template may name: the metrics of an evaluation's metrics.json, classes by name
+    (``record.json#last`` / ``#best``: those of a benchmark cell record's last-iteration / best-validation model)."""
+    path, _, which = source.partition("#")
+    m = json.loads((REPO / path).read_text())
+    if which:
+        m = m[which]["metrics"]
     return {**{k: v for k, v in m.items() if isinstance(v, (int, float))}, **m["mean_dice_per_class"]}
 
 
@@ -60,3 +72,18 @@ def test_the_check_fails_on_another_value():
     changed = {**source, "mean_dice": source["mean_dice"] + 0.001}
     text = (REPO / "bundles/metassl_acdc/docs/README.md").read_text()
     assert SHIPPED_ROW.format(**changed) not in text
+
+
+def test_benchmark_traces_in_the_docs_are_the_records():
+    """The loss composition and the region fractions the benchmark notes quote, computed from the cell's record as
+    the report computes them."""
+    from metassl_monai.benchmark.report import loss_composition, region_fractions
+
+    record = json.loads((REPO / "docs/benchmarks/acdc_records/mt_metassl_7l_s1337.json").read_text())
+    text = (REPO / BENCH_DOC).read_text()
+    parts = loss_composition(record)
+    expected = "λ · labeled {labeled:.2f}, λ · unlabeled {unlabeled:.2f}, supervised {supervised:.2f}".format(**parts)
+    assert expected in text, f"{BENCH_DOC} should say {expected!r}"
+    regions = region_fractions(record)["unlabeled_0"]
+    expected = "UC {fraction_UC:.3f}, US {fraction_US:.3f}, DC {fraction_DC:.3f}, DS {fraction_DS:.3f}.".format(**regions)
+    assert expected in text, f"{BENCH_DOC} should say {expected!r}"

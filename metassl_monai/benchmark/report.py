@@ -7,7 +7,8 @@
 The benchmark report, regenerated from the cells' records alone (``benchmark report``): ``<name>.csv`` (one row per
 cell), ``<name>.md`` (mean ± sample standard deviation over seeds per method, the paired difference of each method to
 its plain baseline on the same seeds, the grid's published results next to its methods, the cells not recorded yet,
-the MetaSSL region fractions at the end of training, every cell, the commands)
+where the training loss comes from at the end of training, the MetaSSL region fractions at the end of training,
+every cell, the commands)
 and PNG plots: validation Dice vs iteration per method (``<name>_curves_<N>labeled.png``), final Dice per method with
 every seed (``<name>_final.png``) and the region fractions over training (``<name>_regions.png``).
 """
@@ -22,9 +23,12 @@ import shlex
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["load_records", "summarize", "paired", "seed_spread", "region_fractions", "write_report", "mean_std"]
+__all__ = ["load_records", "summarize", "paired", "seed_spread", "region_fractions", "loss_composition",
+           "write_report", "mean_std"]
 
 REGIONS = ("UC", "US", "DC", "DS")
+#: the parts of the training loss, as the trainer names its terms (``sup``, ``sup_b``, ... one per trainable network)
+LOSS_PARTS = (("supervised", "sup"), ("labeled", "cons_l"), ("unlabeled", "cons_u"))
 
 
 def load_records(records_dir: str | Path) -> list[dict]:
@@ -70,7 +74,8 @@ def _methods_in_order(records: list[dict]) -> list[str]:
 
 def summarize(records: list[dict]) -> list[dict]:
     """Per (labeled, method): seeds, and mean / std over seeds of the best-validation model's and the last
-    iteration's evaluated mean Dice, per-class Dice and HD95 of the last, training minutes and seconds/iteration."""
+    iteration's evaluated mean Dice, per-class Dice and HD95 of the last (with the number of case × class HD95 values
+    left out of it, not finite: a class absent from a prediction), training minutes and seconds/iteration."""
     groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["labeled"], r["method"])].append(r)
@@ -83,10 +88,12 @@ def summarize(records: list[dict]) -> list[dict]:
                      for k in classes}
         alone = [c["seconds_per_iteration"]["alone"] for c in cells if c["seconds_per_iteration"]["alone"]]
         shared = [c["seconds_per_iteration"]["shared"] for c in cells if c["seconds_per_iteration"]["shared"]]
+        hd95_left_out = sum(int(c["last"]["metrics"].get("hd95_nonfinite_values") or 0) for c in cells)
         rows.append({"labeled": labeled, "method": method, "framework": cells[0]["framework"],
                      "ssl_loss": cells[0]["ssl_loss"], "baseline": cells[0]["baseline"],
                      "seeds": [c["seed"] for c in cells], "best": best, "last": last, "last_per_class": per_class,
                      "last_hd95": _mean_defined([c["last"]["metrics"].get("hd95") for c in cells]),
+                     "last_hd95_left_out": hd95_left_out,
                      "best_iteration": [c["best"]["iteration"] for c in cells],
                      "train_minutes": mean_std([c["train_seconds"] / 60 for c in cells])[0],
                      "s_per_it_alone": sum(alone) / len(alone) if alone else None,
@@ -159,6 +166,27 @@ def region_fractions(record: dict, tail: float = 0.1) -> dict[str, dict[str, flo
     return out
 
 
+def loss_composition(record: dict, tail: float = 0.1) -> dict[str, float] | None:
+    """Where a cell's training loss comes from at the end of training: over the last ``tail`` of its recorded trace,
+    the mean of the supervised terms (``sup``, ``sup_b``, ...: every trainable network), of λ(t) times the labeled
+    consistency terms (``cons_l*``) and of λ(t) times the unlabeled ones (``cons_u*``), as ``{"supervised",
+    "labeled", "unlabeled"}``: the three parts of the loss the optimiser sees. None for a cell without a consistency
+    term (supervised-only) or without a trace."""
+    trace = record.get("ssl_trace") or {}
+    n = len(trace.get("iteration", []))
+    if not n or not any(k.startswith("cons_") for k in trace):
+        return None
+    start = min(n - 1, int(n * (1 - tail)))
+    weight = trace.get("consistency_weight") or [1.0] * n
+    out = {}
+    for part, prefix in LOSS_PARTS:
+        keys = [k for k in trace if k == prefix or k.startswith(prefix + "_")]
+        per_iteration = [sum(trace[k][i] or 0.0 for k in keys) * (1.0 if part == "supervised" else weight[i] or 0.0)
+                         for i in range(start, n)]
+        out[part] = sum(per_iteration) / len(per_iteration)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- writers
 def _csv(records: list[dict]) -> str:
     classes = list(records[0]["best"]["metrics"].get("mean_dice_per_class", {})) if records else []
@@ -198,6 +226,11 @@ def gpu_command(record: dict) -> str:
     return shlex.join(args)
 
 
+def _hd95(row: dict) -> str:
+    left_out = row.get("last_hd95_left_out") or 0
+    return f"{row['last_hd95']:.2f}" + (f" ({left_out} left out)" if left_out else "")
+
+
 def _published_rows(published: dict, summary: list[dict]) -> list[str]:
     ours = {(r["labeled"], r["method"]): r for r in summary}
     lines = ["## Next to the published results", "",
@@ -207,7 +240,7 @@ def _published_rows(published: dict, summary: list[dict]) -> list[str]:
              "published | published Dice | published HD95 |", "|---|---|---|---|---|---|---|---|---|"]
     for row in published["rows"]:
         r = ours.get((row["labeled"], row["method"]))
-        mine = (f"{len(r['seeds'])} | {_fmt(*r['best'])} | {_fmt(*r['last'])} | {r['last_hd95']:.2f}" if r
+        mine = (f"{len(r['seeds'])} | {_fmt(*r['best'])} | {_fmt(*r['last'])} | {_hd95(r)}" if r
                 else "0 | not run yet | – | –")
         hd95 = "–" if row["hd95"] is None else f"{row['hd95']:.1f}"
         lines.append(f"| `{row['method']}` | {row['labeled']} | {mine} | {row['name']} | {row['dice']:.3f} | {hd95} |")
@@ -222,7 +255,9 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
              "by hand. Validation patients only (no test data); `best` = the model of the best validation Dice (chosen "
              "and scored on the same validation volumes: optimistic), `last` = the model of the last iteration (no "
              "selection). Mean ± sample standard deviation over seeds; Dice of the 3D volumes at native resolution, "
-             "mean over the foreground classes; HD95 in voxels of the evaluation.", ""]
+             "mean over the foreground classes; HD95 in voxels of the evaluation, mean over the case × class values that "
+             "are finite: \"(n left out)\" counts the others (a class absent from a prediction), so such a mean is "
+             "optimistic.", ""]
     for labeled in sorted({r["labeled"] for r in summary}, reverse=True):
         rows = [r for r in summary if r["labeled"] == labeled]
         lines += [f"## {labeled} labeled", "",
@@ -234,7 +269,7 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
             lines.append(
                 f"| `{r['method']}` | {r['framework']} | {r['ssl_loss']} | {len(r['seeds'])} | {_fmt(*r['best'])} | "
                 f"{_fmt(*r['last'])} | " + " | ".join(f"{r['last_per_class'][c]:.3f}" for c in classes)
-                + f" | {r['last_hd95']:.2f} | {', '.join(map(str, r['best_iteration']))} | {r['train_minutes']:.1f} | "
+                + f" | {_hd95(r)} | {', '.join(map(str, r['best_iteration']))} | {r['train_minutes']:.1f} | "
                 + (f"{r['s_per_it_alone']:.3f}" if r["s_per_it_alone"] else "–") + " | "
                 + (f"{r['s_per_it_shared']:.3f}" if r["s_per_it_shared"] else "–") + " |")
         lines.append("")
@@ -274,6 +309,21 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
                   "threshold per class, per MetaSSL loss of each cell:", "",
                   "| cell | loss | UC | US | DC | DS | thresholds (per class) |", "|---|---|---|---|---|---|---|",
                   *region_rows, ""]
+    composition_rows = []
+    for r in records:
+        parts = loss_composition(r)
+        if parts:
+            total = sum(parts.values())
+            share = (parts["labeled"] + parts["unlabeled"]) / total if total else float("nan")
+            composition_rows.append(f"| `{r['cell']}` | {parts['supervised']:.4f} | {parts['labeled']:.4f} | "
+                                    f"{parts['unlabeled']:.4f} | {share:.1%} |")
+    if composition_rows:
+        lines += ["## Where the training loss comes from at the end of training", "",
+                  "Mean over the last 10 % of the recorded trace of the supervised loss, of λ(t) × the consistency "
+                  "term on the labeled images and of λ(t) × the one on the unlabeled images (each summed over the "
+                  "trainable networks), and the consistency terms' share of the total the optimiser sees:", "",
+                  "| cell | supervised | λ · labeled term | λ · unlabeled term | consistency share |",
+                  "|---|---|---|---|---|", *composition_rows, ""]
     lines += ["## Every cell", "", "s/it: wall seconds per training iteration, validation included; alone = no other "
               "cell of the benchmark ran, shared = others did; (load) = the machine's mean 1-minute load average "
               "meanwhile (a load well above the cell's threads: something else ran too).", "",

@@ -49,13 +49,16 @@ def test_cells_in_group_order_with_their_names(tmp_path):
 def test_the_committed_acdc_grid_loads():
     grid = load_grid(REPO / "benchmarks" / "acdc.yaml")
     names = [c.name for c in grid.cells]
-    assert len(names) == len(set(names)) == 8 * 3 + 4 * 3 + 6
+    assert len(names) == len(set(names)) == 8 * 3 + 1 + 4 * 3 + 6
     assert {grid.methods[m].baseline for m in ("mt_metassl", "cps_metassl", "plqw_metassl")} == {
         "mt", "cps", "mt_metassl"}
     assert grid.methods["cct"].evaluate_overrides == {"network_def": "@two_decoder_network_def"}
     # the central comparison (MT / CPS, plain and MetaSSL) on its 3 seeds runs before anything else
     assert names[:15] == [f"{m}_7l_s{s}" for s in (1337, 1338, 1339)
                           for m in ("supervised", "mt", "mt_metassl", "cps", "cps_metassl")]
+    # then the ablation of MetaSSL's labeled term, paired with plain MT on the first seed
+    assert names[15] == "mt_metassl_labeled_only_7l_s1337" and grid.methods[
+        "mt_metassl_labeled_only"].baseline == "mt"
     rows = {(r["method"], r["labeled"]): r for r in grid.published["rows"]}
     assert rows[("supervised", 3)]["dice"] == 0.478 and rows[("supervised", 7)]["hd95"] == 9.4
     assert all(0 < r["dice"] < 1 and r["method"] in grid.methods for r in grid.published["rows"])

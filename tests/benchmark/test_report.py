@@ -14,7 +14,8 @@ import pytest
 from fake_records import record  # noqa: E402 (tests/benchmark/fake_records.py)
 
 from metassl_monai.benchmark.report import (
-    gpu_command, load_records, mean_std, paired, region_fractions, seed_spread, summarize, write_report,
+    gpu_command, load_records, loss_composition, mean_std, paired, region_fractions, seed_spread, summarize,
+    write_report,
 )
 
 
@@ -68,6 +69,47 @@ def test_region_fractions_at_the_end():
     assert region_fractions(RECORDS[0]) == {}
 
 
+# two networks (CPS-like): terms of both are summed; λ(t) scales the consistency terms of each logged iteration
+TWO_NETWORKS = {"sup": [1.0] * 9 + [0.4], "sup_b": [1.0] * 9 + [0.2], "cons_l": [9.0] * 9 + [30.0],
+                "cons_l_b": [9.0] * 9 + [10.0], "cons_u": [9.0] * 9 + [2.0], "cons_u_b": [9.0] * 9 + [2.0],
+                "consistency_weight": [0.0] * 9 + [0.1]}
+
+
+@pytest.mark.parametrize("terms, tail, expected", [
+    # the last 10 % of 10 logged iterations = the last one: sup 0.4 + 0.2; labeled 0.1 * (30 + 10); unlabeled 0.1 * 4
+    (TWO_NETWORKS, 0.1, {"supervised": 0.6, "labeled": 4.0, "unlabeled": 0.4}),
+    # the last 20 %: the mean of iterations 8 (λ 0: sup 2.0, no consistency) and 9
+    (TWO_NETWORKS, 0.2, {"supervised": 1.3, "labeled": 2.0, "unlabeled": 0.2}),
+    # Mean Teacher: one network, an unlabeled term only
+    ({"sup": [0.5] * 10, "cons_u": [0.004] * 10, "consistency_weight": [0.1] * 10}, 0.1,
+     {"supervised": 0.5, "labeled": 0.0, "unlabeled": 0.0004}),
+])
+def test_loss_composition_at_the_end(terms, tail, expected):
+    parts = loss_composition(record("cps_metassl", 1, 0.7, 0.7, terms=terms), tail=tail)
+    assert parts == {k: pytest.approx(v) for k, v in expected.items()}
+
+
+def test_no_loss_composition_without_a_consistency_term():
+    assert loss_composition(record("supervised", 1, 0.7, 0.7, terms={"sup": [0.3] * 10})) is None
+    assert loss_composition({**RECORDS[0], "ssl_trace": {}}) is None
+
+
+def test_hd95_values_left_out_are_counted_and_shown(tmp_path):
+    mt_terms = {"sup": [0.5] * 10, "cons_u": [0.004] * 10, "consistency_weight": [0.1] * 10}
+    cells = [record("mt", 1, 0.7, 0.7, hd95_left_out=1, terms=mt_terms), record("mt", 2, 0.7, 0.7, hd95_left_out=2),
+             record("supervised", 1, 0.6, 0.6)]
+    rows = {r["method"]: r for r in summarize(cells)}
+    assert rows["mt"]["last_hd95_left_out"] == 3 and rows["supervised"]["last_hd95_left_out"] == 0
+    records_dir = tmp_path / "records"
+    records_dir.mkdir()
+    for r in cells:
+        (records_dir / f"{r['cell']}.json").write_text(json.dumps(r))
+    text = open(write_report(records_dir, tmp_path / "out", "t")["markdown"]).read()
+    assert "| 5.00 (3 left out) | 100, 100 |" in text and "| 5.00 | 100 |" in text
+    # the loss composition of the one cell that traced a consistency term: 0.0004 / 0.5004 of the total
+    assert "| `mt_7l_s1` | 0.5000 | 0.0000 | 0.0004 | 0.1% |" in text and "| `mt_7l_s2` | 0.5" not in text
+
+
 def test_gpu_command_is_the_papers_setting():
     command = gpu_command(RECORDS[2])
     assert "--config_file bundles/metassl_acdc/configs/train.json " in command and "train_cpu" not in command
@@ -89,6 +131,7 @@ def test_written_report(tmp_path):
     assert "| `mt` | mean_teacher | metassl | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 |" in text
     assert "| `mt_metassl_7l_s1` | unlabeled_0 | 0.800 | 0.100 | 0.060 | 0.040 | 0.81 |" in text
     assert "| `mt_7l_s2` | 0.8200 (100) | 0.8200 | 0.8000 | 10.0 | 0.500 (2.1) | – |" in text
+    assert "Where the training loss comes from" not in text  # no record traced a consistency term
     for name in ("t_curves_7labeled.png", "t_final.png", "t_regions.png"):
         assert open(paths[name], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
         assert f"![{name}]({name})" in text
