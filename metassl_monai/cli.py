@@ -22,6 +22,10 @@ Command line of metassl_monai (``python -m metassl_monai <command> --help``):
   (``docs/performance.md``);
 - ``benchmark run|report|status|ship``: the accuracy benchmark of a grid file (``benchmarks/acdc.yaml``): every cell
   trained and evaluated through its bundle, resumable, and its report (``docs/benchmarks/``).
+
+Bad input (a missing or existing file, a grid or bundle the checks refuse, a flag that is not true/false) ends the
+command with one line ``metassl_monai: error: ...`` naming the file or key and exit status 2, not a traceback;
+``METASSL_MONAI_TRACEBACK=1`` shows the traceback too. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -380,6 +386,18 @@ def benchmark_ship(grid: str, labeled: int, records: str | None = None, cells_di
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
+class FlagError(ValueError):
+    """A command-line flag with a value its command cannot take."""
+
+
+def is_input_error(error: BaseException) -> bool:
+    """Whether ``error`` reports bad input rather than a bug: a file that is missing or already there, or any error
+    class of this package (``GridError``, ``ShipError``, ``ExportError``, :class:`FlagError`, ...), all of which name
+    the file or key at fault."""
+    return isinstance(error, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)) or \
+        type(error).__module__.split(".")[0] == "metassl_monai"
+
+
 def _with_bool_flags(command):
     """``command`` with its ``bool`` parameters parsed as flags. fire passes ``--overwrite false`` on as the string
     ``"false"``, which is truthy (it would overwrite); here true/false/yes/no/on/off/1/0 in any case become bools and
@@ -395,7 +413,7 @@ def _with_bool_flags(command):
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 text = str(value).strip().lower()
                 if text not in _TRUE | _FALSE:
-                    raise ValueError(f"--{name} takes true or false, got {value!r}")
+                    raise FlagError(f"--{name} takes true or false, got {value!r}")
                 bound.arguments[name] = text in _TRUE
         return command(*bound.args, **bound.kwargs)
 
@@ -425,8 +443,15 @@ COMMANDS["benchmark"] = {"run": _with_bool_flags(benchmark_run), "report": _with
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m metassl_monai COMMAND ...`` (``argv``: the arguments, default ``sys.argv[1:]``)."""
-    fire.Fire(COMMANDS, command=argv, name="metassl_monai")
+    """``python -m metassl_monai COMMAND ...`` (``argv``: the arguments, default ``sys.argv[1:]``). Bad input
+    (:func:`is_input_error`) exits with status 2 and one line on stderr."""
+    try:
+        fire.Fire(COMMANDS, command=argv, name="metassl_monai")
+    except Exception as error:  # noqa: BLE001 - only input errors are turned into a message, the rest re-raised
+        if not is_input_error(error) or os.environ.get("METASSL_MONAI_TRACEBACK"):
+            raise
+        print(f"metassl_monai: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

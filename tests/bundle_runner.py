@@ -158,21 +158,26 @@ def _isolated(threads: int) -> Iterator[None]:
 
 
 def _in_process(module: str, args: Sequence[str], threads: int) -> _subprocess.CompletedProcess:
-    import fire
-
     if module == "monai.bundle":
+        import fire
         import monai.bundle.__main__ as entry
 
         component = {k: v for k, v in vars(entry).items() if callable(v) and not k.startswith("_")}
+
+        def run() -> None:
+            fire.Fire(component, command=list(args), name=module)
     elif module == "metassl_monai":
-        from metassl_monai.cli import COMMANDS as component
+        from metassl_monai.cli import main
+
+        def run() -> None:  # the entry point itself: its handling of bad input included
+            main(list(args))
     else:
         raise ValueError(f"no in-process entry point for {module}")
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with _isolated(threads), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            fire.Fire(component, command=list(args), name=module)
+            run()
         except SystemExit as e:  # fire's usage errors, or a sys.exit in the program
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             if e.code not in (None, 0) and not isinstance(e.code, int):

@@ -92,7 +92,7 @@ def test_overwrite_false_does_not_overwrite_and_a_bad_flag_is_refused(tmp_path):
     assert proc.returncode != 0 and "overwrite" in proc.stdout + proc.stderr
     assert (out / "train.list").read_text() == before
     proc = run_cli("synth_la", str(out), "--overwrite", "maybe", check=False)
-    assert proc.returncode != 0 and "--overwrite takes true or false, got 'maybe'" in proc.stdout + proc.stderr
+    assert proc.returncode == 2 and proc.stderr == "metassl_monai: error: --overwrite takes true or false, got 'maybe'\n"
     assert (out / "train.list").read_text() == before
 
 
@@ -118,3 +118,46 @@ def test_datalist_command(tmp_path, labeled, kept):
 def test_to_datalist_command(acdc_dataset, tmp_path):
     proc = run_cli("to_datalist", str(acdc_dataset), str(tmp_path / "out"), "--labeled_patients", "1")
     assert (tmp_path / "out" / "datalist.json").is_file() and "train with --datalist" in proc.stdout
+
+
+BAD_GRID = "name: g\niterations: 3\nmethods:\n  s: {bundle: metassl_acdc, framework: supervised, ssl_loss: none}\n" \
+           "groups:\n  - {labeled: 1, seeds: [1], methods: [s]}\n"
+GOOD_GRID = BAD_GRID.replace("iterations: 3\n", "")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["benchmark", "status", "{tmp}/absent.yaml"], "absent.yaml"),
+    (["benchmark", "status", "{tmp}/bad.yaml"], "bad.yaml: unknown key(s) ['iterations']"),
+    (["benchmark", "report", "{tmp}/good.yaml", "--records", "{tmp}/no_records"], "no_records"),
+    (["benchmark", "ship", "{tmp}/good.yaml", "--labeled", "1", "--records", "{tmp}/no_records", "--dry_run", "true"],
+     "no benchmark record of bundle 'metassl_acdc' with 1 labeled"),
+    (["benchmark", "ship", "{tmp}/good.yaml", "--labeled", "1", "--dry_run", "perhaps"],
+     "--dry_run takes true or false, got 'perhaps'"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
+    """The user's mistakes end in one line naming the file or key, not a traceback (METASSL_MONAI_TRACEBACK=1 shows
+    it)."""
+    (tmp_path / "bad.yaml").write_text(BAD_GRID)
+    (tmp_path / "good.yaml").write_text(GOOD_GRID)
+    (tmp_path / "no_records").mkdir()
+    args = [a.format(tmp=tmp_path) for a in args]
+    proc = run_cli(*args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("metassl_monai: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    shown = run_cli(*args, check=False, env={"METASSL_MONAI_TRACEBACK": "1"})
+    assert shown.returncode == 1 and "Traceback" in shown.stderr and message in shown.stderr
+
+
+@pytest.mark.parametrize("error, expected", [
+    (FileNotFoundError("x"), True), (FileExistsError("x"), True), (ValueError("x"), False),
+    (RuntimeError("x"), False), (KeyError("x"), False),
+])
+def test_only_input_errors_lose_their_traceback(error, expected):
+    from metassl_monai.benchmark.grid import GridError
+    from metassl_monai.benchmark.ship import ShipError
+    from metassl_monai.cli import FlagError, is_input_error
+    from metassl_monai.export import ExportError
+
+    assert is_input_error(error) is expected
+    assert all(is_input_error(cls("x")) for cls in (GridError, ShipError, ExportError, FlagError))

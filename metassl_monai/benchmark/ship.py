@@ -82,7 +82,8 @@ def plan_ship(grid: Grid, records: list[dict], bundle: str, labeled: int, seed: 
     """
     ranking = rank_methods(records, bundle, labeled)
     if not ranking:
-        raise ShipError(f"no benchmark record of bundle {bundle!r} with {labeled} labeled: nothing to ship")
+        raise ShipError(f"no benchmark record of bundle {bundle!r} with {labeled} labeled: nothing to ship "
+                        "(--bundles names the bundles to ship)")
     winner = ranking[0]
     defaults = _bundle_defaults(grid.bundles_dir / bundle)
     seed = defaults["seed"] if seed is None else seed
