@@ -23,7 +23,7 @@ import shlex
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["load_records", "summarize", "paired", "seed_spread", "region_fractions", "loss_composition",
+__all__ = ["load_records", "summarize", "paired", "seed_spread", "spread_sources", "region_fractions", "loss_composition",
            "write_report", "mean_std"]
 
 REGIONS = ("UC", "US", "DC", "DS")
@@ -105,16 +105,26 @@ def summarize(records: list[dict]) -> list[dict]:
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 
 
-def seed_spread(records: list[dict], labeled: int, which: str = "last") -> float | None:
-    """The seed-to-seed spread at a number of labeled patients: the pooled sample standard deviation over seeds of
-    the evaluated mean Dice (``which`` model), over the methods run with 2 seeds or more (None when none is)."""
+def _seeds_per_method(records: list[dict], labeled: int, which: str) -> dict[str, list[float]]:
     by_method: dict[str, list[float]] = defaultdict(list)
     for r in records:
         if r["labeled"] == labeled:
             by_method[r["method"]].append(r[which]["metrics"]["mean_dice"])
-    variances = [(len(v) - 1, mean_std(v)[1] ** 2) for v in by_method.values() if len(v) >= 2]
+    return by_method
+
+
+def seed_spread(records: list[dict], labeled: int, which: str = "last") -> float | None:
+    """The seed-to-seed spread at a number of labeled patients: the pooled sample standard deviation over seeds of
+    the evaluated mean Dice (``which`` model), over the methods run with 2 seeds or more (None when none is)."""
+    variances = [(len(v) - 1, mean_std(v)[1] ** 2) for v in _seeds_per_method(records, labeled, which).values()
+                 if len(v) >= 2]
     dof = sum(d for d, _ in variances)
     return math.sqrt(sum(d * var for d, var in variances) / dof) if dof else None
+
+
+def spread_sources(records: list[dict], labeled: int, which: str = "last") -> dict[str, int]:
+    """The methods :func:`seed_spread` pools at ``labeled``, with their number of seeds."""
+    return {m: len(v) for m, v in _seeds_per_method(records, labeled, which).items() if len(v) >= 2}
 
 
 def paired(records: list[dict]) -> list[dict]:
@@ -226,6 +236,15 @@ def gpu_command(record: dict) -> str:
     return shlex.join(args)
 
 
+def _spread_line(records: list[dict], labeled: int) -> str:
+    sources = spread_sources(records, labeled)
+    if not sources:
+        return "No method has 2 seeds at this labeled count yet: no spread."
+    return (f"Spread at {labeled} labeled: {seed_spread(records, labeled):.4f}, pooled from "
+            + ", ".join(f"`{m}` ({n} seeds)" for m, n in sources.items())
+            + (": one method's seeds, a rough estimate." if len(sources) == 1 else "."))
+
+
 def _hd95(row: dict) -> str:
     left_out = row.get("last_hd95_left_out") or 0
     return f"{row['last_hd95']:.2f}" + (f" ({left_out} left out)" if left_out else "")
@@ -278,7 +297,8 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
             lines += ["Paired with the plain baseline on the same seeds (method − baseline, evaluated mean Dice). The "
                       "95 % interval is the paired t interval of the mean last-iteration difference (2 pairs or more); "
                       "|Δ| / spread is that difference in seed-to-seed spreads (pooled std over seeds of the methods "
-                      "with 2 seeds or more at this labeled count): under 2, a one-seed comparison needs 3 seeds.", "",
+                      "with 2 seeds or more at this labeled count): under 2, a one-seed comparison needs 3 seeds.",
+                      _spread_line(records, labeled), "",
                       "| method | baseline | pairs (seeds) | Δ best-val model | Δ last iteration | 95 % interval "
                       "(last) | \\|Δ last\\| / spread |", "|---|---|---|---|---|---|---|"]
             for p in group_pairs:

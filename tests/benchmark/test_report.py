@@ -14,8 +14,8 @@ import pytest
 from fake_records import record  # noqa: E402 (tests/benchmark/fake_records.py)
 
 from metassl_monai.benchmark.report import (
-    gpu_command, load_records, loss_composition, mean_std, paired, region_fractions, seed_spread, summarize,
-    write_report,
+    gpu_command, load_records, loss_composition, mean_std, paired, region_fractions, seed_spread, spread_sources,
+    summarize, write_report,
 )
 
 
@@ -57,7 +57,8 @@ def test_paired_differences_on_the_same_seeds():
 def test_seed_spread_needs_two_seeds_of_a_method():
     # best: mt 0.72, 0.82 (SS 0.005); mt_metassl 0.76, 0.90, 0.99 (SS 2.3677 - 2.65² / 3)
     assert seed_spread(RECORDS, 7, "best") == pytest.approx(math.sqrt((0.005 + 2.3677 - 2.65 ** 2 / 3) / 3))
-    assert seed_spread(RECORDS, 3) is None
+    assert spread_sources(RECORDS, 7) == {"mt": 2, "mt_metassl": 3}
+    assert seed_spread(RECORDS, 3) is None and spread_sources(RECORDS, 3) == {}
     assert seed_spread([record("mt", 1, 0.7, 0.7), record("cct", 1, 0.8, 0.8)], 7) is None
 
 
@@ -128,6 +129,8 @@ def test_written_report(tmp_path):
     assert float(rows[1]["last_mean_dice"]) == 0.80 and float(rows[1]["best_dice_LV"]) == pytest.approx(0.92)
     text = open(paths["markdown"]).read()
     assert "| `mt_metassl` | `mt` | 2 (1, 2) | 0.0600 ± 0.0283 | 0.0750 ± 0.0354 | [-0.2426, +0.3926] | 0.7 |" in text
+    # sqrt((0.005 + 0.0294) / 3) = 0.10708
+    assert "Spread at 7 labeled: 0.1071, pooled from `mt` (2 seeds), `mt_metassl` (3 seeds)." in text
     assert "| `mt` | mean_teacher | metassl | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 |" in text
     assert "| `mt_metassl_7l_s1` | unlabeled_0 | 0.800 | 0.100 | 0.060 | 0.040 | 0.81 |" in text
     assert "| `mt_7l_s2` | 0.8200 (100) | 0.8200 | 0.8000 | 10.0 | 0.500 (2.1) | – |" in text
