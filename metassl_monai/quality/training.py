@@ -148,12 +148,16 @@ class QualityReportSaver:
         ops_key: key of the batch holding what produced each mask (``RandMaskCorruptiond`` / ``RandSnapshotMaskd``).
         name_key: key of the batch holding the sample names (optional).
         class_names: foreground class names for the CSV header.
+        best_only: write only after an evaluation that is the evaluator's best so far (its key metric improved:
+            ``engine.state.best_metric_epoch == engine.state.epoch``; always when the evaluator has no key metric), so
+            that the report describes the predictor a key-metric checkpoint saver keeps, not the last epoch's.
     """
 
     def __init__(self, output_dir: str, ops_key: str = "corruption", name_key: str = "name",
-                 class_names: Sequence[str] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, best_only: bool = False) -> None:
         self.output_dir, self.ops_key, self.name_key = output_dir, ops_key, name_key
         self.class_names = list(class_names) if class_names else None
+        self.best_only = best_only
         self._rows: list[tuple] = []
 
     def attach(self, engine: Engine) -> None:
@@ -178,6 +182,9 @@ class QualityReportSaver:
 
     def _write(self, engine: Engine) -> None:
         if not self._rows:
+            return
+        best_epoch = getattr(engine.state, "best_metric_epoch", -1)
+        if self.best_only and best_epoch not in (None, -1) and best_epoch != engine.state.epoch:
             return
         os.makedirs(self.output_dir, exist_ok=True)
         true = np.stack([r[2] for r in self._rows])

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from monai.transforms import Compose, RandGaussianNoised
 
 from metassl_monai.quality.training import QualityBatch, QualityReportSaver, materialize, quality_report
@@ -97,6 +97,33 @@ def test_report_saver_reads_a_decollated_batch(tmp_path):
     engine.run([batch], max_epochs=1)
     report = json.loads((tmp_path / "quality_metrics.json").read_text())
     assert report["real"]["n"] == 1 and report["synthetic"]["n"] == 2 and report["all"]["mae"] == 0.0
+
+
+@pytest.mark.parametrize("best_only, best_epochs, reported_epoch", [
+    (True, {1: 1, 2: 2, 3: 2}, 2),  # epoch 3 is worse than 2: the report stays epoch 2's, the saved predictor's
+    (False, {1: 1, 2: 2, 3: 2}, 3),  # every evaluation rewrites it
+    (True, {1: -1, 2: -1, 3: -1}, 3),  # an evaluator without a key metric: every evaluation
+])
+def test_report_saver_describes_the_best_evaluation(tmp_path, best_only, best_epochs, reported_epoch):
+    """Epoch e predicts 0.5 + 0.1 e for a true Dice of 0.5: MAE 0.1 e, so the report names its epoch."""
+    saver = QualityReportSaver(str(tmp_path), best_only=best_only)
+    batch = [{"corruption": "erode", "name": "a"}, {"corruption": "dilate", "name": "b"},
+             {"corruption": "identity", "name": "c"}]
+
+    def step(engine, b):
+        engine.state.batch = b
+        return [{"pred": torch.tensor([0.5 + 0.1 * engine.state.epoch]), "label": torch.tensor([0.5])}] * 3
+
+    engine = Engine(step)
+
+    @engine.on(Events.EPOCH_COMPLETED)  # before the saver's handler, as the workflow's key-metric comparison is
+    def compare(e):
+        e.state.best_metric_epoch = best_epochs[e.state.epoch]
+
+    saver.attach(engine)
+    engine.run([batch], max_epochs=3)
+    report = json.loads((tmp_path / "quality_metrics.json").read_text())
+    assert report["all"]["mae"] == pytest.approx(0.1 * reported_epoch)
 
 
 # ------------------------------------------------------------------------------------------------ gradient clipping
