@@ -87,3 +87,27 @@ def test_benchmark_traces_in_the_docs_are_the_records():
     regions = region_fractions(record)["unlabeled_0"]
     expected = "UC {fraction_UC:.3f}, US {fraction_US:.3f}, DC {fraction_DC:.3f}, DS {fraction_DS:.3f}.".format(**regions)
     assert expected in text, f"{BENCH_DOC} should say {expected!r}"
+
+
+QP = "docs/results/quality_predictor_ssl4misunet/{}_predictor.{}.json"
+QP_ROW = ("| {mae_all:.3f} | {sp_all:.3f} | {mae_syn:.3f} | {sp_syn:.3f} | {mae_real:.3f} | {sp_real:.3f} | "
+          "{qc_sp:.3f} | {qc_pearson:.3f} | {qc_mae:.3f} |")
+
+
+@pytest.mark.parametrize("predictor", ["shipped", "retrained"])
+def test_quality_predictor_comparison_is_its_reports(predictor):
+    """The retrained-predictor table and the bundle's sentence about it quote the committed evaluation reports."""
+    m = json.loads((REPO / QP.format(predictor, "quality_metrics")).read_text())
+    qc = json.loads((REPO / QP.format(predictor, "qc_ranking")).read_text())
+    row = QP_ROW.format(mae_all=m["all"]["mae"], sp_all=m["all"]["spearman"], mae_syn=m["synthetic"]["mae"],
+                        sp_syn=m["synthetic"]["spearman"], mae_real=m["real"]["mae"], sp_real=m["real"]["spearman"],
+                        qc_sp=qc["spearman"], qc_pearson=qc["pearson"], qc_mae=qc["mae"])
+    assert row in (REPO / "docs/results/quality_predictor_ssl4misunet/README.md").read_text()
+    text = (REPO / "bundles/qgssl_acdc/docs/README.md").read_text()
+    if predictor == "retrained":
+        assert f"(Spearman {m['real']['spearman']:.3f} vs" in text and f"(Spearman {qc['spearman']:.3f} vs" in text
+        assert f"MAE {m['real']['mae']:.3f} vs" in text and f"MAE {qc['mae']:.3f} vs" in text
+    else:
+        assert f"vs {m['real']['spearman']:.3f}, MAE" in text and f"vs {qc['spearman']:.3f}; MAE" in text
+        assert f"vs {qc['mae']:.3f})" in text
+        assert f"**Spearman {qc['spearman']:.3f}**" in text  # the QC paragraph above it: the same shipped pair
