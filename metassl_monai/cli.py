@@ -337,14 +337,15 @@ def benchmark_report(grid: str, records: str | None = None, dest: str = "docs/be
 
 
 def benchmark_status(grid: str, out: str | None = None) -> dict:
-    """Each cell of a grid: done, trained (evaluation missing), interrupted (resumes) or pending."""
+    """Each cell of a grid: done, running (a runner works on it now), trained (evaluation missing), interrupted
+    (resumes) or pending."""
     from metassl_monai.benchmark import grid_status, load_grid
 
     loaded = load_grid(grid)
     status = grid_status(loaded, out or Path("runs") / "benchmark" / loaded.name)
     for name, state in status.items():
         print(f"{name:32s} {state}")
-    counts = {s: list(status.values()).count(s) for s in ("done", "trained", "interrupted", "pending")}
+    counts = {s: list(status.values()).count(s) for s in ("done", "running", "trained", "interrupted", "pending")}
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
     return counts
 

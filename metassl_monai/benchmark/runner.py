@@ -33,7 +33,26 @@ from metassl_monai.benchmark.cell import (
 )
 from metassl_monai.benchmark.grid import Cell, Grid
 
-__all__ = ["run_grid", "grid_status"]
+__all__ = ["run_grid", "grid_status", "RunnerBusyError"]
+
+LOCK_FILE, RUNNING_FILE = ".runner.lock", "running.json"  # in OUT: held by a working runner; the cells it trains
+
+
+class RunnerBusyError(RuntimeError):
+    """Another runner holds the output folder (two would train the same cells twice)."""
+
+
+def _lock_held(out: Path) -> bool:
+    """Whether a runner holds ``out``'s lock now (a runner killed by any signal releases it: the kernel drops it)."""
+    if not (out / LOCK_FILE).is_file():
+        return False
+    with open(out / LOCK_FILE) as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
 
 
 @dataclass
@@ -90,13 +109,19 @@ def _format_eta(seconds: float | None) -> str:
 
 
 def grid_status(grid: Grid, out: str | os.PathLike, cells: list[Cell] | None = None) -> dict[str, str]:
-    """Each cell's state: ``done`` (recorded), ``trained`` (to evaluate), ``interrupted`` (resumes from a checkpoint)
-    or ``pending``."""
+    """Each cell's state: ``done`` (recorded), ``running`` (a runner works on it now), ``trained`` (to evaluate),
+    ``interrupted`` (resumes from a checkpoint) or ``pending``."""
+    out = Path(out)
+    running = set()
+    if _lock_held(out) and (out / RUNNING_FILE).is_file():
+        running = set(json.loads((out / RUNNING_FILE).read_text()))
     status = {}
     for cell in cells if cells is not None else grid.cells:
-        files = CellFiles(Path(out), cell)
+        files = CellFiles(out, cell)
         if files.record.is_file():
             status[cell.name] = "done"
+        elif cell.name in running:
+            status[cell.name] = "running"
         elif files.trained():
             status[cell.name] = "trained"
         elif files.has_interval_checkpoint() or (files.dir / "checkpoint_final.pt").is_file():
@@ -243,17 +268,19 @@ class _Runner:
 
     def run(self, cells: list[Cell]) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
-        lock = open(self.out / ".runner.lock", "w")
+        lock = open(self.out / LOCK_FILE, "w")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise RuntimeError(f"another benchmark runner is working in {self.out}: wait for it or stop it "
-                               "(two runners would train the same cells twice)") from None
+            lock.close()
+            raise RunnerBusyError(f"another benchmark runner is working in {self.out}: wait for it or stop it "
+                                  "(two runners would train the same cells twice)") from None
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             return self._run(cells)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            (self.out / RUNNING_FILE).unlink(missing_ok=True)
             lock.close()
 
     def _run(self, cells: list[Cell]) -> dict:
@@ -270,6 +297,7 @@ class _Runner:
         self.say(f"grid {self.grid.name}: {len(queue)} cell(s) to run of {len(cells)}, {self.parallel} side by side, "
                  f"{self.threads} thread(s) each; output {self.out}")
         last_progress = time.time()
+        announced: list[str] | None = None
         try:
             while queue or self.running:
                 while queue and len(self.running) < self.parallel:
@@ -290,6 +318,10 @@ class _Runner:
                     else:
                         self.running.remove(job)
                         self.record(job)
+                names = [job.cell.name for job in self.running]
+                if names != announced:  # what `benchmark status` reports as running
+                    write_json(self.out / RUNNING_FILE, names)
+                    announced = names
                 if time.time() - last_progress >= self.progress_seconds and self.running:
                     self.progress(len(queue))
                     last_progress = time.time()

@@ -23,6 +23,7 @@ import torch
 from bundle_runner import SUBPROCESS_ENV
 
 from metassl_monai.benchmark import grid_status, load_grid, run_grid, write_report
+from metassl_monai.benchmark.runner import RunnerBusyError
 
 GRID = """
 name: tiny
@@ -85,6 +86,7 @@ def test_grid_recorded_skipped_and_reported(finished, grid_file, acdc_dataset, t
     assert "unlabeled_0/threshold_1" in mt and "unlabeled_0/fraction_UC" not in recs["supervised_1l_s1"]["ssl_trace"]
     assert recs["supervised_1l_s1"]["curve"] != recs["supervised_1l_s2"]["curve"]  # the seed reaches the run
     assert grid_status(load_grid(grid_file), out) == {c: "done" for c in CELLS}
+    assert not (out / "running.json").exists()  # only while a runner works
 
     # finished cells are skipped: nothing runs, no file changes
     capsys.readouterr()
@@ -133,10 +135,12 @@ def test_killed_runner_resumes_the_cell_to_the_uninterrupted_result(grid_file, a
                             **SUBPROCESS_ENV), start_new_session=True)
     run_dir = out / "cells" / cell
     wait_for(lambda: (run_dir / "checkpoint_epoch=1.pt").exists(), proc)
+    assert grid_status(load_grid(grid_file), out, load_grid(grid_file).select(cell)) == {cell: "running"}
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its training, as a stopped session does
     proc.wait(60)
     if (run_dir / "checkpoint_final.pt").exists():
         pytest.fail("the training finished before the kill: the test did not interrupt anything")
+    # its running.json stays behind, but no runner holds the lock any more
     assert grid_status(load_grid(grid_file), out, load_grid(grid_file).select(cell)) == {cell: "interrupted"}
 
     with pytest.MonkeyPatch.context() as mp:
@@ -176,8 +180,23 @@ def test_a_second_runner_on_the_same_output_is_refused(grid_file, tmp_path):
     out.mkdir()
     with open(out / ".runner.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(RuntimeError, match="another benchmark runner is working in"):
+        with pytest.raises(RunnerBusyError, match="another benchmark runner is working in"):
             run_grid(load_grid(grid_file), str(tmp_path), out)
+
+
+@pytest.mark.parametrize("lock_held, expected", [(True, "running"), (False, "pending")])
+def test_status_says_running_only_while_a_runner_holds_the_output(grid_file, tmp_path, lock_held, expected):
+    """running.json names the cells a runner trains; a runner that died (lock released) leaves it stale."""
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "running.json").write_text('["supervised_1l_s1"]')
+    with open(out / ".runner.lock", "w") as held:
+        if lock_held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        status = grid_status(load_grid(grid_file), out)
+    assert status == {**{c: "pending" for c in CELLS}, "supervised_1l_s1": expected}
 
 
 def test_missing_dataset_dir(grid_file, tmp_path):
