@@ -41,8 +41,13 @@ DOCUMENTED = [
      "RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f}, HD95 {hd95:.1f} voxels;", FLOOR_6000),
     ("README.md", "mean Dice {mean_dice:.3f} (RV {RV:.3f}, MYO {MYO:.3f}, LV {LV:.3f}) over the {num_cases} synthetic "
      "validation volumes, HD95\n{hd95:.2f} voxels", DEMO),
-    (BENCH_DOC, "  MT {mean_dice:.3f}, CPS", BENCH.format("mt_7l_s1337")),
+    (BENCH_DOC, "  MT {mean_dice:.3f} (seed 1337)", BENCH.format("mt_7l_s1337")),
+    (BENCH_DOC, "and {mean_dice:.3f} (seed 1338), CPS", BENCH.format("mt_7l_s1338")),
     (BENCH_DOC, ", CPS {mean_dice:.3f}, supervised-only", BENCH.format("cps_7l_s1337")),
+    (BENCH_DOC, "CPS preset) reaches {mean_dice:.3f} against", BENCH.format("cps_metassl_7l_s1337")),
+    (BENCH_DOC, "against CPS's {mean_dice:.3f} on the same seed", BENCH.format("cps_7l_s1337")),
+    (BENCH_DOC, "(mean HD95 {hd95:.1f} vs", BENCH.format("cps_metassl_7l_s1337")),
+    (BENCH_DOC, " vs {hd95:.1f}). Before", BENCH.format("cps_7l_s1337")),
     (BENCH_DOC, "supervised-only {mean_dice:.3f} (seed 1337)", BENCH.format("supervised_7l_s1337")),
     (BENCH_DOC, "and {mean_dice:.3f} (seed 1338).", BENCH.format("supervised_7l_s1338")),
     (BENCH_DOC, "MT + MetaSSL reaches {mean_dice:.3f} against", BENCH.format("mt_metassl_7l_s1337")),
@@ -84,6 +89,17 @@ def test_benchmark_traces_in_the_docs_are_the_records():
     parts = loss_composition(record)
     expected = "λ · labeled {labeled:.2f}, λ · unlabeled {unlabeled:.2f}, supervised {supervised:.2f}".format(**parts)
     assert expected in text, f"{BENCH_DOC} should say {expected!r}"
+    cps = loss_composition(json.loads((REPO / "docs/benchmarks/acdc_records/cps_metassl_7l_s1337.json").read_text()))
+    assert f": {100 * cps['labeled'] / sum(cps.values()):.0f} % labeled term." in text
+    # the RV HD95 of CPS + MetaSSL against CPS, and the seed spread and the gains in spreads of "How sure"
+    from metassl_monai.benchmark.report import load_records, paired, seed_spread
+
+    records = load_records(REPO / "docs/benchmarks/acdc_records")
+    hd95 = {r["cell"]: r["last"]["metrics"]["hd95_per_class"]["RV"] for r in records}
+    assert f"RV HD95 is {hd95['cps_metassl_7l_s1337']:.1f} voxels\n  against CPS's {hd95['cps_7l_s1337']:.1f}" in text
+    assert f"two seeds is {seed_spread(records, 7):.3f} (last" in text
+    gains = {p["method"]: p["last_in_spreads"] for p in paired(records)}
+    assert f"gains are {gains['mt_metassl']:.1f} and {gains['cps_metassl']:.1f} spreads" in text
     regions = region_fractions(record)["unlabeled_0"]
     expected = "UC {fraction_UC:.3f}, US {fraction_US:.3f}, DC {fraction_DC:.3f}, DS {fraction_DS:.3f}.".format(**regions)
     assert expected in text, f"{BENCH_DOC} should say {expected!r}"
