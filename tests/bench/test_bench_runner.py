@@ -65,8 +65,11 @@ def test_losses_json_and_existing_output_refused(tmp_path, capsys):
     assert len(rows) == len(result["measurements"])
     assert "| `losses/2d/heterogeneous_vs_ce` |" in rows[0] and "≤ 1.2x" in rows[0]
     before = out.read_text()
-    with pytest.raises(FileExistsError, match="exists"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # the command line's answer to bad input: one line, status 2
         main(["bench", "--only", "losses", "--quick", "--output", str(out)])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"metassl_monai: error: {out} exists: choose another --output (nothing was changed).\n"
     assert out.read_text() == before  # nothing overwritten
 
 
