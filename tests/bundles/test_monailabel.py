@@ -64,6 +64,12 @@ def _monailabel_python() -> Path:
         problem = f"{ENV_VAR}={value} does not exist"
     elif not (Path(value).parent / "monailabel").is_file():
         problem = f"{ENV_VAR}={value} has no `monailabel` script beside it"
+    else:  # the server imports metassl_monai: it must be this checkout's (another clone may have re-pointed it)
+        where = subprocess.run([value, "-c", "import importlib.util as u; s = u.find_spec('metassl_monai'); "
+                                "print(s.origin if s else '')"], capture_output=True, text=True, cwd="/").stdout.strip()
+        if where != str(REPO / "metassl_monai" / "__init__.py"):
+            problem = (f"its metassl_monai is {where or 'not importable'}, not this checkout's "
+                       f"({REPO}); the setup script re-points it")
     if problem:
         message = (f"MONAI Label environment unavailable: {problem}. Build it with `{SETUP} VENV` and set "
                    f"{ENV_VAR}=VENV/bin/python (.ci/run does both).")
