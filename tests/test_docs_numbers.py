@@ -84,27 +84,25 @@ def test_the_check_fails_on_another_value():
 
 
 def test_benchmark_traces_in_the_docs_are_the_records():
-    """The loss composition and the region fractions the benchmark notes quote, computed from the cell's record as
-    the report computes them."""
-    from metassl_monai.benchmark.report import loss_composition, region_fractions
-
-    record = json.loads((REPO / "docs/benchmarks/acdc_records/mt_metassl_7l_s1337.json").read_text())
-    text = (REPO / BENCH_DOC).read_text()
-    parts = loss_composition(record)
-    expected = "λ · labeled {labeled:.2f}, λ · unlabeled {unlabeled:.2f}, supervised {supervised:.2f}".format(**parts)
-    assert expected in text, f"{BENCH_DOC} should say {expected!r}"
-    cps = loss_composition(json.loads((REPO / "docs/benchmarks/acdc_records/cps_metassl_7l_s1337.json").read_text()))
-    assert f": {100 * cps['labeled'] / sum(cps.values()):.0f} % labeled term." in text
-    # the RV HD95 of CPS + MetaSSL against CPS, and the seed spread and the gains in spreads of "How sure"
-    from metassl_monai.benchmark.report import load_records, paired, seed_spread
+    """The loss composition, the region fractions, the RV HD95 and the seed spread the benchmark notes quote, computed
+    from the cells' records as the report computes them."""
+    from metassl_monai.benchmark.report import load_records, loss_composition, paired, region_fractions, seed_spread
 
     records = load_records(REPO / "docs/benchmarks/acdc_records")
-    hd95 = {r["cell"]: r["last"]["metrics"]["hd95_per_class"]["RV"] for r in records}
+    cells = {r["cell"]: r for r in records}
+    text = (REPO / BENCH_DOC).read_text()
+    parts = loss_composition(cells["mt_metassl_7l_s1337"])
+    expected = "λ · labeled {labeled:.2f}, λ · unlabeled {unlabeled:.2f}, supervised {supervised:.2f}".format(**parts)
+    assert expected in text, f"{BENCH_DOC} should say {expected!r}"
+    cps = loss_composition(cells["cps_metassl_7l_s1337"])
+    assert f": {100 * cps['labeled'] / sum(cps.values()):.0f} % labeled term." in text
+    # the RV HD95 of CPS + MetaSSL against CPS, and the seed spread and the gains in spreads of "How sure"
+    hd95 = {c: cells[c]["last"]["metrics"]["hd95_per_class"]["RV"] for c in ("cps_metassl_7l_s1337", "cps_7l_s1337")}
     assert f"RV HD95 is {hd95['cps_metassl_7l_s1337']:.1f} voxels\n  against CPS's {hd95['cps_7l_s1337']:.1f}" in text
     assert f"two seeds is {seed_spread(records, 7):.3f} (last" in text
     gains = {p["method"]: p["last_in_spreads"] for p in paired(records)}
     assert f"gains are {gains['mt_metassl']:.1f} and {gains['cps_metassl']:.1f} spreads" in text
-    regions = region_fractions(record)["unlabeled_0"]
+    regions = region_fractions(cells["mt_metassl_7l_s1337"])["unlabeled_0"]
     expected = "UC {fraction_UC:.3f}, US {fraction_US:.3f}, DC {fraction_DC:.3f}, DS {fraction_DS:.3f}.".format(**regions)
     assert expected in text, f"{BENCH_DOC} should say {expected!r}"
 

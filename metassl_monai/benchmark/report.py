@@ -159,13 +159,18 @@ def paired(records: list[dict]) -> list[dict]:
     return list(rows.values())
 
 
+def _tail_start(n: int, tail: float) -> int:
+    """The first of ``n`` traced iterations in their last ``tail`` (at least the last one)."""
+    return min(n - 1, int(n * (1 - tail))) if n else 0
+
+
 def region_fractions(record: dict, tail: float = 0.1) -> dict[str, dict[str, float]]:
     """Per MetaSSL loss of a cell (``<loss>/fraction_<R>`` in its trace): each region's mean fraction over the last
     ``tail`` of the recorded trace, and each class's final adaptive threshold."""
     trace = record.get("ssl_trace") or {}
     out: dict[str, dict[str, float]] = {}
     n = len(trace.get("iteration", []))
-    start = min(n - 1, int(n * (1 - tail))) if n else 0
+    start = _tail_start(n, tail)
     for key, values in trace.items():
         if "/fraction_" in key or "/threshold_" in key:
             loss, stat = key.rsplit("/", 1)
@@ -186,7 +191,7 @@ def loss_composition(record: dict, tail: float = 0.1) -> dict[str, float] | None
     n = len(trace.get("iteration", []))
     if not n or not any(k.startswith("cons_") for k in trace):
         return None
-    start = min(n - 1, int(n * (1 - tail)))
+    start = _tail_start(n, tail)
     weight = trace.get("consistency_weight") or [1.0] * n
     out = {}
     for part, prefix in LOSS_PARTS:
