@@ -298,22 +298,25 @@ def bench(output: str | None = None, device: str = "auto", quick: bool = False, 
 
 def benchmark_run(grid: str, dataset_dir: str, out: str | None = None, cells: str | None = None, parallel: int = 1,
                   report: str | None = None, progress_seconds: float = 60.0,
-                  threads: int | None = None) -> dict:
+                  threads: int | None = None, hours: float | None = None) -> dict:
     """
     Run (or continue) the cells of a benchmark grid file (``benchmarks/acdc.yaml``) on ``dataset_dir``: each through
     its bundle's ``training`` and ``evaluating`` workflows (every command is printed), ``--parallel`` cells side by
     side with the CPU threads split between them. Finished cells are skipped, interrupted ones resume from their last
     checkpoint: repeat the same command after a kill. ``--out`` (default ``runs/benchmark/<grid name>``) holds the
     runs, logs and ``records/``; ``--cells`` picks cells or methods (comma-separated); ``--report DIR`` rewrites the
-    report there after the run; ``--threads`` the CPU threads to split (default all). Exits with status 1 when a cell
-    failed.
+    report there after the run; ``--threads`` the CPU threads to split (default all); ``--hours H`` starts only the
+    cells that the records of the cells already run say end within H hours (for a machine that is handed back at a
+    fixed time, where a cell still running then would lose its training; cells of a kind never recorded are left).
+    Exits with status 1 when a cell failed.
     """
     from metassl_monai.benchmark import load_grid, run_grid, write_report
 
+    hours = _positive_number("hours", hours)
     loaded = load_grid(grid)
     out_dir = Path(out or Path("runs") / "benchmark" / loaded.name)
     result = run_grid(loaded, dataset_dir, out_dir, cells=loaded.select(cells), parallel=parallel,
-                      progress_seconds=progress_seconds, threads=threads)
+                      progress_seconds=progress_seconds, threads=threads, hours=hours)
     if report and list((out_dir / "records").glob("*.json")):
         paths = write_report(out_dir / "records", report, loaded.name, grid=loaded)
         print(f"report: {paths['markdown']}")
@@ -397,6 +400,19 @@ def is_input_error(error: BaseException) -> bool:
     the file or key at fault."""
     return isinstance(error, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)) or \
         type(error).__module__.split(".")[0] == "metassl_monai"
+
+
+def _positive_number(name: str, value) -> float | None:
+    """``--name``'s value as a positive float (None stays None), or a :class:`FlagError` naming the flag."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise FlagError(f"--{name} takes a positive number, got {value}")
+    return number
 
 
 def _with_bool_flags(command):

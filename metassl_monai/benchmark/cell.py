@@ -16,7 +16,8 @@ training (``benchmark_handlers.json`` beside the cells):
 - ``model_last.pt``: the network at the last iteration (``model.pt`` is the best-validation one).
 
 The cell is then scored twice by the bundle's ``evaluating`` workflow, ``eval_best/`` (``model.pt``) and
-``eval_last/`` (``model_last.pt``: carries no selection bias). ``timing.jsonl`` holds the runner's samples
+``eval_last/`` (``model_last.pt``: carries no selection bias), each with the ``seconds.json`` the evaluation took.
+``timing.jsonl`` holds the runner's samples
 (time, iteration, cells running side by side) that give the step time alone and shared.
 """
 
@@ -72,6 +73,13 @@ class CellFiles:
 
     def eval_dir(self, which: str) -> Path:
         return self.dir / f"eval_{which}"
+
+    def evaluate_seconds(self) -> float | None:
+        """The wall seconds of the two evaluations (None until both were timed: records before they were)."""
+        paths = [self.eval_dir(w) / "seconds.json" for w in ("best", "last")]
+        if not all(p.is_file() for p in paths):
+            return None
+        return round(sum(float(_read_json(p)["seconds"]) for p in paths), 1)
 
     def checkpoint(self, which: str) -> Path:
         return self.dir / ("model.pt" if which == "best" else "model_last.pt")
@@ -259,6 +267,7 @@ def build_record(grid: Grid, cell: Cell, files: CellFiles, commands: dict[str, s
                  "metrics": _read_json(files.eval_dir("last") / "metrics.json")},
         "train_seconds": wall_seconds(samples) if samples else train["seconds"],
         "seconds_per_iteration": step_seconds(samples),
+        "evaluate_seconds": files.evaluate_seconds(),
         "ssl_trace": _series(dedupe_trace(files.train_trace)),
         "host": host,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),

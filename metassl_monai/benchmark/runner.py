@@ -13,6 +13,8 @@ model), ``parallel`` cells side by side with the CPU threads split between them,
   trained but not evaluated is only evaluated.
 - Every ``progress_seconds`` one line per running cell (iteration, seconds per iteration, ETA, best validation Dice
   so far) and a grid summary are printed; every command is printed (and written to the cell's log) before it runs.
+- With a deadline (``hours``), a cell is started only when the records say it ends before it
+  (:mod:`~metassl_monai.benchmark.schedule`); the others are left for the next run, which resumes them as usual.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from metassl_monai.benchmark.cell import (
     TRAIN_DONE, CellFiles, build_record, evaluation_command, handlers_config, printable, training_command, write_json,
 )
 from metassl_monai.benchmark.grid import Cell, Grid
+from metassl_monai.benchmark.schedule import expected_seconds, load_records
 
 __all__ = ["run_grid", "grid_status", "RunnerBusyError"]
 
@@ -140,7 +143,7 @@ def _terminate(signum, frame):
 
 class _Runner:
     def __init__(self, grid: Grid, dataset_dir: str, out: Path, parallel: int, progress_seconds: float,
-                 sample_seconds: float, threads: int | None) -> None:
+                 sample_seconds: float, threads: int | None, hours: float | None = None) -> None:
         self.grid, self.dataset_dir, self.out = grid, str(Path(dataset_dir).resolve()), out
         self.parallel = max(1, int(parallel))
         self.progress_seconds, self.sample_seconds = float(progress_seconds), float(sample_seconds)
@@ -150,6 +153,8 @@ class _Runner:
         self.running: list[_Job] = []
         self.failed: dict[str, str] = {}
         self.done: list[str] = []
+        self.deadline = time.time() + 3600.0 * float(hours) if hours is not None else None
+        self.deferred: dict[str, str] = {}  # cell -> why it was not started before the deadline
         self.host = _host()
 
     def say(self, text: str) -> None:
@@ -168,6 +173,34 @@ class _Runner:
         stages += [f"eval_{w}" for w in ("best", "last") if not (files.eval_dir(w) / "metrics.json").is_file()
                    or "train" in stages]
         return _Job(cell, files, stages, commands)
+
+    def next_job(self, queue: list[_Job]) -> _Job | None:
+        """The first queued job that ends before the deadline (any, without one), taken out of ``queue``."""
+        if self.deadline is None:
+            return queue.pop(0)
+        records = load_records(self.out / "records")
+        left = self.deadline - time.time()
+        for job in list(queue):
+            if not job.stages:  # trained and evaluated: only its record is missing
+                queue.remove(job)
+                return job
+            train = "train" in job.stages
+            if train and job.iterations is None:
+                job.iterations = _num_iterations(self.grid, job.cell, self.dataset_dir)
+            curve = job.files.curve() if train and job.files.has_interval_checkpoint() else []
+            seconds, source = expected_seconds(records, job.cell, train, curve[-1][0] if curve else 0, job.iterations)
+            if seconds is not None and seconds <= left:
+                queue.remove(job)
+                self.deferred.pop(job.cell.name, None)
+                self.say(f"{job.cell.name}: expected to take {_format_eta(seconds)} ({source}), "
+                         f"{_format_eta(left)} left before the deadline")
+                return job
+            why = (f"expected {_format_eta(seconds)} ({source}), {_format_eta(left)} left" if seconds is not None
+                   else source)
+            if job.cell.name not in self.deferred:
+                self.say(f"{job.cell.name}: not started before the deadline: {why}")
+            self.deferred[job.cell.name] = why
+        return None
 
     def start_stage(self, job: _Job) -> None:
         job.stage = job.stages.pop(0)
@@ -217,6 +250,8 @@ class _Runner:
                 write_json(files.dir / TRAIN_DONE, {"seconds": round(previous + seconds, 1)})
                 return True
         elif code == 0 and (files.eval_dir(job.stage.split("_", 1)[1]) / "metrics.json").is_file():
+            write_json(files.eval_dir(job.stage.split("_", 1)[1]) / "seconds.json",
+                       {"seconds": round(time.time() - job.started, 1)})
             return True
         text = files.log.read_text(encoding="utf-8", errors="replace")
         this_run = text[text.rfind("\n# "):].splitlines()  # the log since this stage's command
@@ -263,8 +298,9 @@ class _Runner:
 
     def progress(self, pending: int) -> None:
         lines = [self.progress_line(j) for j in self.running]
+        deadline = f", deadline in {_format_eta(self.deadline - time.time())}" if self.deadline is not None else ""
         self.say(f"grid {self.grid.name}: {len(self.done)} done, {len(self.running)} running, {pending} waiting, "
-                 f"{len(self.failed)} failed\n" + "\n".join(lines))
+                 f"{len(self.failed)} failed{deadline}\n" + "\n".join(lines))
 
     def run(self, cells: list[Cell]) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -301,12 +337,16 @@ class _Runner:
         try:
             while queue or self.running:
                 while queue and len(self.running) < self.parallel:
-                    job = queue.pop(0)
+                    job = self.next_job(queue)
+                    if job is None:
+                        break
                     if job.stages:
                         self.running.append(job)
                         self.start_stage(job)
                     else:
                         self.record(job)
+                if queue and not self.running:  # none of the waiting cells ends before the deadline
+                    break
                 for job in list(self.running):
                     if job.proc.poll() is None:
                         self.sample(job)
@@ -337,12 +377,15 @@ class _Runner:
                          "is run again")
         self.say(f"grid {self.grid.name}: {len(self.done)} cell(s) recorded now, {len(self.failed)} failed"
                  + (": " + "; ".join(f"{k} ({v})" for k, v in self.failed.items()) if self.failed else ""))
-        return {"done": self.done, "failed": self.failed}
+        if self.deferred:
+            self.say(f"left for a later run ({len(self.deferred)} cell(s) would not end before the deadline): "
+                     + "; ".join(f"{k} ({v})" for k, v in self.deferred.items()))
+        return {"done": self.done, "failed": self.failed, "deferred": sorted(self.deferred)}
 
 
 def run_grid(grid: Grid, dataset_dir: str, out: str | os.PathLike, cells: list[Cell] | None = None,
              parallel: int = 1, progress_seconds: float = 60.0, sample_seconds: float = 10.0,
-             threads: int | None = None) -> dict:
+             threads: int | None = None, hours: float | None = None) -> dict:
     """
     Run (or continue) ``cells`` of ``grid`` (default: all) on ``dataset_dir``, writing to ``out``.
 
@@ -351,11 +394,20 @@ def run_grid(grid: Grid, dataset_dir: str, out: str | os.PathLike, cells: list[C
         progress_seconds: period of the progress lines.
         sample_seconds: period of the timing samples (seconds per iteration alone / shared).
         threads: CPU threads to split between the cells (default: all of this machine's).
+        hours: start only the cells that end within this many hours, by the records of the cells already run
+            (:func:`~metassl_monai.benchmark.schedule.expected_seconds`); default: no deadline.
 
     Returns:
-        ``{"done": [cells recorded now], "failed": {cell: what failed}}``.
+        ``{"done": [cells recorded now], "failed": {cell: what failed}, "deferred": [cells left for a later run]}``.
+
+    Raises:
+        FileNotFoundError: ``dataset_dir`` does not exist.
+        ValueError: ``hours`` is not positive.
+        RunnerBusyError: another runner works in ``out``.
     """
+    if hours is not None and not float(hours) > 0:
+        raise ValueError(f"hours must be positive, got {hours}")
     if not Path(dataset_dir).is_dir():
         raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist")
-    runner = _Runner(grid, dataset_dir, Path(out).resolve(), parallel, progress_seconds, sample_seconds, threads)
+    runner = _Runner(grid, dataset_dir, Path(out).resolve(), parallel, progress_seconds, sample_seconds, threads, hours)
     return runner.run(list(cells) if cells is not None else list(grid.cells))

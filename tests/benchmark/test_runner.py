@@ -78,6 +78,7 @@ def test_grid_recorded_skipped_and_reported(finished, grid_file, acdc_dataset, t
         # the last-iteration model scored by `evaluating` is the network validated at iteration 8 (same volumes)
         assert r["last"]["metrics"]["mean_dice"] == pytest.approx(r["curve"][-1][1], abs=1e-5)
         assert r["best"]["metrics"]["mean_dice"] == pytest.approx(best[1], abs=1e-5)
+        assert r["evaluate_seconds"] > 0  # both evaluations timed (what `--hours` estimates them from)
         assert r["train_seconds"] > 0 and "--seed" in r["commands"]["train"]
         assert r["ssl_trace"]["iteration"] == list(range(1, 9))
     mt = recs["mt_metassl_1l_s1"]["ssl_trace"]
@@ -91,7 +92,8 @@ def test_grid_recorded_skipped_and_reported(finished, grid_file, acdc_dataset, t
     # finished cells are skipped: nothing runs, no file changes
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".runner.lock"}
-    assert run_grid(load_grid(grid_file), str(acdc_dataset), out, parallel=2) == {"done": [], "failed": {}}
+    again = run_grid(load_grid(grid_file), str(acdc_dataset), out, parallel=2)
+    assert again == {"done": [], "failed": {}, "deferred": []}
     assert capsys.readouterr().out.count("done already") == 4
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
@@ -166,7 +168,7 @@ def test_a_failing_cell_is_reported_and_the_others_go_on(grid_file, tmp_path, ca
     empty.mkdir()
     result = run_grid(load_grid(grid_file), str(empty), tmp_path / "out",
                       cells=load_grid(grid_file).select("supervised_1l_s1"))
-    assert result == {"done": [], "failed": {"supervised_1l_s1": "train exited with 1"}}
+    assert result == {"done": [], "failed": {"supervised_1l_s1": "train exited with 1"}, "deferred": []}
     printed = capsys.readouterr().out
     # the first error of the log, the bundle's own naming the missing file (not MONAI's "Failed to evaluate")
     assert (f"supervised_1l_s1: train FAILED (exit status 1): FileNotFoundError: list file not found: "

@@ -1,0 +1,82 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+"""
+How long a cell still needs, from the records of the cells already run: what ``benchmark run --hours H`` uses to start
+only the cells that end within ``H`` hours.
+
+A runner whose disk outlives it does not need this (an interrupted cell resumes from its last checkpoint). One on a
+machine that is handed back at a fixed time (a session, a spot instance, a scheduler's wall-time limit on a scratch
+disk) loses the whole training of a cell still running then: with ``--hours`` it fills the time with cells that finish.
+
+The estimate is deliberately pessimistic: the slowest recorded cell of the same kind (bundle, framework, loss), per
+iteration, times the iterations left, plus the slowest recorded evaluation of the bundle, times :data:`SAFETY`. A cell
+of a kind never recorded has no estimate and is not started before a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from metassl_monai.benchmark.grid import Cell
+
+__all__ = ["SAFETY", "EVALUATE_SECONDS_UNTIMED", "load_records", "expected_seconds"]
+
+SAFETY = 1.1
+# When no record of the bundle timed its evaluations (records written before they were): a generous allowance for the
+# two evaluations (best and last model); the first record that times them replaces it.
+EVALUATE_SECONDS_UNTIMED = 600.0
+
+
+def load_records(records_dir: str | Path) -> list[dict]:
+    """The records of ``records_dir`` (unreadable files skipped: a record being written is atomic, a foreign file
+    is not a record)."""
+    records = []
+    for path in sorted(Path(records_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and "train_seconds" in record and "last" in record:
+            records.append(record)
+    return records
+
+
+def _same_kind(record: dict, cell: Cell) -> bool:
+    method = cell.method
+    return (record.get("bundle"), record.get("framework"), record.get("ssl_loss")) == (
+        method.bundle, method.framework, method.ssl_loss)
+
+
+def expected_seconds(records: list[dict], cell: Cell, train: bool, done_iterations: int = 0,
+                     iterations: int | None = None) -> tuple[float | None, str]:
+    """
+    The wall seconds ``cell`` still needs and where the figure comes from.
+
+    Args:
+        records: the records of the cells already run (:func:`load_records`).
+        cell: the cell to estimate.
+        train: whether it still has to train (False: only its evaluations are left).
+        done_iterations: iterations it resumes from (its last checkpoint).
+        iterations: its training length (default: that of the records it is estimated from).
+
+    Returns:
+        ``(seconds, source)``; ``seconds`` is None when no record of the same bundle, framework and loss exists.
+    """
+    same = [r for r in records if _same_kind(r, cell) and r.get("train_seconds") and r["last"].get("iteration")]
+    timed = [float(r["evaluate_seconds"]) for r in records
+             if r.get("bundle") == cell.method.bundle and r.get("evaluate_seconds")]
+    evaluate = max(timed) if timed else EVALUATE_SECONDS_UNTIMED
+    if not train:
+        return SAFETY * evaluate, "evaluations only"
+    if not same:
+        return None, (f"no record of {cell.method.bundle} / {cell.method.framework} / {cell.method.ssl_loss} "
+                      "to estimate it from")
+    slowest = max(same, key=lambda r: r["train_seconds"] / r["last"]["iteration"])
+    per_iteration = slowest["train_seconds"] / slowest["last"]["iteration"]
+    total = iterations or int(slowest["last"]["iteration"])
+    seconds = SAFETY * (per_iteration * max(0, total - done_iterations) + evaluate)
+    return seconds, f"{per_iteration:.2f} s/it of {slowest['cell']}, the slowest of {len(same)} record(s)"

@@ -1,0 +1,139 @@
+# Copyright (c) metassl-monai contributors
+# Licensed under the Apache License, Version 2.0
+"""
+``benchmark run --hours``: a cell's expected time from the records (hand-computed cases), and the runner starting only
+the cells that end before the deadline (no training: the choice is made before a cell starts).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from fake_records import record  # noqa: E402 (tests/benchmark/fake_records.py)
+
+from metassl_monai.benchmark import load_grid, run_grid
+from metassl_monai.benchmark.runner import _Runner
+from metassl_monai.benchmark.schedule import EVALUATE_SECONDS_UNTIMED, SAFETY, expected_seconds, load_records
+from metassl_monai.cli import main
+
+GRID = """
+name: tiny
+overrides: {num_iterations: 8, val_interval: 2}
+methods:
+  supervised: {bundle: metassl_acdc, framework: supervised, ssl_loss: none}
+  mt_metassl: {bundle: metassl_acdc, framework: mean_teacher, ssl_loss: metassl, baseline: supervised}
+  plqw: {bundle: qgssl_acdc, framework: mean_teacher, ssl_loss: plqw}
+groups:
+  - {labeled: 1, seeds: [1], methods: [mt_metassl, supervised, plqw]}
+"""
+
+
+def timed(method, seed, train_seconds, evaluate_seconds=None, **kind):
+    """A record of ``method`` whose training of 100 iterations took ``train_seconds``."""
+    r = record(method, seed, 0.7, 0.7, **kind)
+    r.update(train_seconds=train_seconds, evaluate_seconds=evaluate_seconds)
+    return r
+
+
+@pytest.fixture
+def grid(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(GRID)
+    return load_grid(path)
+
+
+def cell(grid, name):
+    return next(c for c in grid.cells if c.name == name)
+
+
+MT = {}  # fake_records' default kind: metassl_acdc / mean_teacher / metassl
+SUPERVISED = {"framework": "supervised", "ssl_loss": "none"}
+# two MT + MetaSSL records: 6 s/it and 9 s/it (the slowest counts), evaluations timed at 60 s on the second only
+MT_RECORDS = [timed("mt_metassl", 1, 600.0, **MT), timed("mt_metassl", 2, 900.0, 60.0, **MT)]
+
+
+@pytest.mark.parametrize("records, name, train, done, iterations, seconds", [
+    (MT_RECORDS, "mt_metassl_1l_s1", True, 0, None, SAFETY * (9 * 100 + 60)),  # the records' own length
+    (MT_RECORDS, "mt_metassl_1l_s1", True, 40, 200, SAFETY * (9 * 160 + 60)),  # resumed at 40 of 200
+    (MT_RECORDS, "mt_metassl_1l_s1", False, 0, None, SAFETY * 60),  # evaluations only
+    # no evaluation timed: the allowance
+    (MT_RECORDS[:1], "mt_metassl_1l_s1", True, 0, None, SAFETY * (6 * 100 + EVALUATE_SECONDS_UNTIMED)),
+    # another kind's evaluation of the same bundle counts (evaluation does not depend on the training method)
+    ([timed("sup", 1, 100.0, 30.0, **SUPERVISED), MT_RECORDS[0]], "mt_metassl_1l_s1", True, 0, None,
+     SAFETY * (6 * 100 + 30)),
+    # ... another bundle's does not
+    ([timed("q", 1, 100.0, 5.0, bundle="qgssl_acdc"), MT_RECORDS[0]], "mt_metassl_1l_s1", True, 0, None,
+     SAFETY * (6 * 100 + EVALUATE_SECONDS_UNTIMED)),
+])
+def test_expected_seconds(grid, records, name, train, done, iterations, seconds):
+    assert expected_seconds(records, cell(grid, name), train, done, iterations)[0] == pytest.approx(seconds)
+
+
+def test_a_kind_never_recorded_has_no_estimate(grid):
+    seconds, why = expected_seconds(MT_RECORDS, cell(grid, "plqw_1l_s1"), True)
+    assert seconds is None and why == "no record of qgssl_acdc / mean_teacher / plqw to estimate it from"
+    # the same method at another bundle is another kind
+    assert expected_seconds([timed("plqw", 1, 1.0, bundle="metassl_acdc", ssl_loss="plqw")],
+                            cell(grid, "plqw_1l_s1"), True)[0] is None
+
+
+def test_load_records_skips_what_is_not_a_record(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(MT_RECORDS[0]))
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "list.json").write_text("[1]")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [r["cell"] for r in load_records(tmp_path)] == [MT_RECORDS[0]["cell"]]
+
+
+def write_records(out: Path, records: list[dict]) -> None:
+    (out / "records").mkdir(parents=True)
+    for r in records:
+        (out / "records" / f"{r['cell']}.json").write_text(json.dumps(r))
+
+
+def test_the_runner_starts_the_first_waiting_cell_that_ends_before_the_deadline(grid, tmp_path, capsys):
+    """Queue: MT + MetaSSL (expected 1.1 x (9 s x 8 + 60 s) = 145.2 s), supervised (1.1 x (0.5 s x 8 + 60 s) = 70.4 s:
+    the MT record's evaluation time counts for it too), PL-QW (never recorded)."""
+    out = tmp_path / "out"
+    write_records(out, [*MT_RECORDS, timed("sup", 9, 50.0, **SUPERVISED)])
+    no_deadline = _Runner(grid, str(tmp_path), out, 1, 60, 10, 1)
+    queue = [no_deadline.prepare(c) for c in grid.cells]
+    runner = _Runner(grid, str(tmp_path), out, 1, 60, 10, 1, hours=1.0)
+    runner.deadline = time.time() + 60.5  # a minute left when it chooses (whole seconds are printed)
+    assert runner.next_job(list(queue)) is None  # nothing fits in a minute
+    slowest = "the slowest of {} record(s)), 0:01:00 left"
+    assert runner.deferred == {
+        "mt_metassl_1l_s1": "expected 0:02:25 (9.00 s/it of mt_metassl_7l_s2, " + slowest.format(2),
+        "supervised_1l_s1": "expected 0:01:10 (0.50 s/it of sup_7l_s9, " + slowest.format(1),
+        "plqw_1l_s1": "no record of qgssl_acdc / mean_teacher / plqw to estimate it from"}
+    assert capsys.readouterr().out.count("not started before the deadline") == 3
+
+    runner = _Runner(grid, str(tmp_path), out, 1, 60, 10, 1, hours=1.0)
+    runner.deadline = time.time() + 100.5
+    waiting = list(queue)
+    assert runner.next_job(waiting).cell.name == "supervised_1l_s1"  # the first that fits, out of its turn
+    assert [j.cell.name for j in waiting] == ["mt_metassl_1l_s1", "plqw_1l_s1"]
+    assert sorted(runner.deferred) == ["mt_metassl_1l_s1"]  # passed over; PL-QW, after the chosen one, not looked at
+    assert no_deadline.next_job(list(queue)).cell.name == "mt_metassl_1l_s1"  # the grid's order
+
+
+def test_a_grid_with_nothing_that_fits_ends_at_once_and_says_what_is_left(grid, tmp_path, capsys):
+    out = tmp_path / "out"
+    write_records(out, MT_RECORDS)
+    result = run_grid(grid, str(tmp_path), out, hours=0.01)
+    assert result == {"done": [], "failed": {}, "deferred": ["mt_metassl_1l_s1", "plqw_1l_s1", "supervised_1l_s1"]}
+    assert not (out / "cells").exists()  # nothing was started
+    printed = capsys.readouterr().out
+    assert "left for a later run (3 cell(s) would not end before the deadline): mt_metassl_1l_s1 (expected" in printed
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "soon", "inf"])
+def test_cli_refuses_a_bad_hours_value_in_one_line(grid, tmp_path, capsys, hours):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "run", str(grid.path), "--dataset_dir", str(tmp_path), "--out", str(tmp_path / "o"),
+              "--hours", hours])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"metassl_monai: error: --hours takes a positive number, got {hours}\n"
