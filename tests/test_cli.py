@@ -133,6 +133,10 @@ GOOD_GRID = BAD_GRID.replace("iterations: 3\n", "")
      "no benchmark record of bundle 'metassl_acdc' with 1 labeled"),
     (["benchmark", "ship", "{tmp}/good.yaml", "--labeled", "1", "--dry_run", "perhaps"],
      "--dry_run takes true or false, got 'perhaps'"),
+    (["benchmark", "run", "{tmp}/good.yaml", "--dataset_dir", "{tmp}", "--hours", "0"],
+     "--hours takes a positive number, got 0"),
+    (["bench", "--device", "tpu"], "--device must be 'auto', 'cpu' or 'cuda', got 'tpu'."),
+    (["bench", "--only", "losses,nope"], "--only: unknown benchmark(s) ['nope']"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
     """The user's mistakes end in one line naming the file or key, not a traceback (METASSL_MONAI_TRACEBACK=1 shows

@@ -34,7 +34,11 @@ import torch
 
 from metassl_monai.bench.common import Measurement, progress
 
-__all__ = ["BENCHMARKS", "run_benchmarks", "machine_info", "markdown_table", "Measurement"]
+__all__ = ["BENCHMARKS", "run_benchmarks", "machine_info", "markdown_table", "Measurement", "BenchArgumentError"]
+
+
+class BenchArgumentError(ValueError):
+    """An unknown benchmark name or device (the command line prints it as one line)."""
 
 #: the benchmark modules, in the order they run
 BENCHMARKS = ("losses", "trainer", "quality", "memory", "data", "inference")
@@ -90,16 +94,16 @@ def run_benchmarks(
         markdown: also write :func:`markdown_table` of the result there (refused when it exists).
 
     Raises:
-        ValueError: an unknown benchmark name or device.
+        BenchArgumentError: an unknown benchmark name or device.
         FileExistsError: ``output`` exists.
     """
     names = _names(only)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}.")
+        raise BenchArgumentError(f"--device must be 'auto', 'cpu' or 'cuda', got {device!r}.")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but torch.cuda.is_available() is False.")
+        raise BenchArgumentError(f"--device {device!r} was asked for but torch.cuda.is_available() is False.")
     for path, flag in ((output, "--output"), (markdown, "--markdown")):
         if path is not None and Path(path).exists():
             raise FileExistsError(f"{path} exists: choose another {flag} (nothing was changed).")
@@ -139,7 +143,7 @@ def _names(only) -> tuple[str, ...]:
     names = [n.strip() for n in (only.split(",") if isinstance(only, str) else only) if str(n).strip()]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        raise ValueError(f"unknown benchmark(s) {unknown}: choose from {list(BENCHMARKS)}.")
+        raise BenchArgumentError(f"--only: unknown benchmark(s) {unknown}: choose from {list(BENCHMARKS)}.")
     return tuple(names)
 
 

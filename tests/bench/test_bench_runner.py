@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from metassl_monai.bench import BENCHMARKS, run_benchmarks
+from metassl_monai.bench import BENCHMARKS, BenchArgumentError, run_benchmarks
 from metassl_monai.bench.common import Measurement, interleaved
 from metassl_monai.cli import main
 
@@ -37,7 +37,7 @@ def test_interleaved_times_every_candidate_in_turn():
 
 @pytest.mark.parametrize(
     "kwargs, error, match",
-    [({"only": "losses,nope"}, ValueError, "nope"), ({"device": "tpu"}, ValueError, "device"),
+    [({"only": "losses,nope"}, BenchArgumentError, "nope"), ({"device": "tpu"}, BenchArgumentError, "device"),
      ({"dataset_dir": "/no/such/folder"}, FileNotFoundError, "/no/such/folder")],
 )
 def test_bad_arguments_are_named(kwargs, error, match):
