@@ -122,6 +122,22 @@ def _write_json(path: Path, obj) -> None:
         Path(tmp).write_text(json.dumps(obj, indent=4) + "\n", encoding="utf-8")
 
 
+def _check_same_model(bundle: str, source: Path, record: dict) -> None:
+    """``source`` is the model ``record`` scored: the evaluation beside it (the runner's ``eval_best/metrics.json``)
+    gives the record's mean Dice. A cell trained again elsewhere (the machine's disk did not outlive the first run)
+    gives the same model only where training is reproducible: this is where a different one is caught."""
+    evaluated = source.parent / "eval_best" / "metrics.json"
+    if not evaluated.is_file():
+        raise ShipError(f"{bundle}: {evaluated} not found: cannot tell whether {source} is the model the record of "
+                        f"{record['cell']} scored (the benchmark runner writes it beside the model)")
+    with open(evaluated, encoding="utf-8") as f:
+        dice = json.load(f)["mean_dice"]
+    if abs(dice - record["best"]["metrics"]["mean_dice"]) > 1e-6:
+        raise ShipError(f"{bundle}: {source} is not the model the record of {record['cell']} scored: it evaluates to "
+                        f"mean Dice {dice:.6f}, the record says {record['best']['metrics']['mean_dice']:.6f} (trained "
+                        "again and not reproduced?); ship it only with a record of its own run")
+
+
 def ship(grid: Grid, records_dir: str | Path, cells_dir: str | Path, labeled: int, bundles: list[str] | None = None,
          seed: int | None = None, dry_run: bool = False) -> list[dict]:
     """
@@ -130,7 +146,8 @@ def ship(grid: Grid, records_dir: str | Path, cells_dir: str | Path, labeled: in
     rank and check only, write nothing. Returns the plans, with ``written`` paths.
 
     Raises:
-        ShipError: see :func:`plan_ship`; the winner's ``model.pt`` is missing from ``cells_dir``.
+        ShipError: see :func:`plan_ship`; the winner's ``model.pt`` is missing from ``cells_dir``, or its evaluation
+            there (``eval_best/metrics.json``) is missing or differs from the record's.
     """
     records = load_records(records_dir)
     cells_dir = Path(cells_dir)
@@ -142,7 +159,9 @@ def ship(grid: Grid, records_dir: str | Path, cells_dir: str | Path, labeled: in
         source = cells_dir / plan["record"]["cell"] / "model.pt"
         if not source.is_file():
             raise ShipError(f"{plan['bundle']}: {source} not found: the winner's cell ran elsewhere? Pass the "
-                            "runner's --out/cells folder that holds it as --cells_dir")
+                            "runner's --out/cells folder that holds it as --cells_dir, or train the cell again "
+                            f"into a new folder (benchmark run --cells {plan['record']['cell']} --out NEW)")
+        _check_same_model(plan["bundle"], source, plan["record"])
         plan["source"] = str(source)
     for plan in plans:
         root = grid.bundles_dir / plan["bundle"]

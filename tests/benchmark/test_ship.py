@@ -61,6 +61,8 @@ def setup(tmp_path):
         (tmp_path / "records" / f"{r['cell']}.json").write_text(json.dumps(r))
         (tmp_path / "cells" / r["cell"]).mkdir(parents=True)
         torch.save({r["cell"]: torch.ones(1)}, tmp_path / "cells" / r["cell"] / "model.pt")
+        (tmp_path / "cells" / r["cell"] / "eval_best").mkdir()
+        (tmp_path / "cells" / r["cell"] / "eval_best" / "metrics.json").write_text(json.dumps(r["best"]["metrics"]))
     return load_grid(grid_file), tmp_path, bundles
 
 
@@ -109,7 +111,11 @@ def test_dry_run_writes_nothing(setup):
                         r"\[1338, 1339\]\)"),
     ("two_decoder_winner", r"the winner cct_7l_s1337 is evaluated with \{'network_def': "
                            r"'@two_decoder_network_def'\}"),
-    ("model_missing", r"cells/mt_metassl_7l_s1337/model.pt not found"),
+    ("model_missing", r"cells/mt_metassl_7l_s1337/model.pt not found: .* train the cell again into a new folder "
+                      r"\(benchmark run --cells mt_metassl_7l_s1337 --out NEW\)"),
+    ("evaluation_missing", r"mt_metassl_7l_s1337/eval_best/metrics.json not found: cannot tell whether"),
+    ("another_model", r"mt_metassl_7l_s1337/model.pt is not the model the record of mt_metassl_7l_s1337 scored: it "
+                      r"evaluates to mean Dice 0.500000, the record says 0.780000"),
     ("no_records_of_bundle", r"no benchmark record of bundle 'qgssl_acdc' with 7 labeled"),
 ])
 def test_refusals_leave_every_bundle_as_it_was(setup, change, message):
@@ -125,6 +131,11 @@ def test_refusals_leave_every_bundle_as_it_was(setup, change, message):
                 p.unlink()
     if change == "model_missing":
         (tmp / "cells" / "mt_metassl_7l_s1337" / "model.pt").unlink()
+    evaluated = tmp / "cells" / "mt_metassl_7l_s1337" / "eval_best" / "metrics.json"
+    if change == "evaluation_missing":
+        evaluated.unlink()
+    if change == "another_model":  # trained again, not reproduced
+        evaluated.write_text(json.dumps({**json.loads(evaluated.read_text()), "mean_dice": 0.5}))
     before = {p: p.read_bytes() for p in bundles.rglob("*") if p.is_file()}
     with pytest.raises(ShipError, match=message):
         ship(grid, tmp / "records", tmp / "cells", 7, bundles=bundle_list)
