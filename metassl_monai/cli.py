@@ -454,9 +454,8 @@ COMMANDS = {name: _with_bool_flags(command) for name, command in {
     "convert_la": convert_la, "la_to_nifti": la_to_nifti, "datalist": datalist, "qc_ranking": qc_ranking,
     "export": export,
     "compose_configs": compose_configs, "bench": bench}.items()}
-COMMANDS["benchmark"] = {"run": _with_bool_flags(benchmark_run), "report": _with_bool_flags(benchmark_report),
-                         "status": _with_bool_flags(benchmark_status),
-                         "ship": _with_bool_flags(_summary_printed(benchmark_ship))}
+COMMANDS["benchmark"] = {name: _with_bool_flags(_summary_printed(command)) for name, command in {
+    "run": benchmark_run, "report": benchmark_report, "status": benchmark_status, "ship": benchmark_ship}.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

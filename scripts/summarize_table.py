@@ -2,7 +2,7 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 """
-Print the markdown validation table of runs made by scripts/acdc_validation_table.sh or scripts/qgssl_acdc_table.sh:
+Print the markdown validation table of runs made by scripts/qgssl_acdc_table.sh:
     python scripts/summarize_table.py RUNS_DIR [RUNS_DIR ...]
 Each run folder holds eval/metrics.json and train_seconds.txt; a STOPPED.txt marks a run stopped by hand.
 """

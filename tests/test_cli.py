@@ -165,3 +165,10 @@ def test_only_input_errors_lose_their_traceback(error, expected):
 
     assert is_input_error(error) is expected
     assert all(is_input_error(cls("x")) for cls in (GridError, ShipError, ExportError, FlagError))
+
+
+def test_benchmark_status_prints_its_table_once(tmp_path):
+    """The benchmark commands print their own summary; fire does not print the returned value again."""
+    (tmp_path / "good.yaml").write_text(GOOD_GRID)
+    proc = run_cli("benchmark", "status", str(tmp_path / "good.yaml"), "--out", str(tmp_path / "out"))
+    assert proc.stdout == f"{'s_1l_s1':32s} pending\n0 done, 0 running, 0 trained, 0 interrupted, 1 pending\n"

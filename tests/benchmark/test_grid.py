@@ -64,6 +64,17 @@ def test_the_committed_acdc_grid_loads():
     assert all(0 < r["dice"] < 1 and r["method"] in grid.methods for r in grid.published["rows"])
 
 
+def test_the_committed_investigations_grid_loads_and_its_overrides_reach_the_command(tmp_path):
+    from metassl_monai.benchmark.cell import CellFiles, training_command
+
+    grid = load_grid(REPO / "benchmarks" / "acdc_investigations.yaml")
+    assert [c.name for c in grid.cells] == [f"{m}_7l_s1337" for m in (
+        "mt_metassl", "cps_metassl", "mt_metassl_exp", "mt_metassl_lambda001", "cps_metassl_lambda001")]
+    cell = next(c for c in grid.cells if c.method.name == "cps_metassl_lambda001")
+    command = training_command(grid, cell, "/data", CellFiles(tmp_path, cell), tmp_path / "h.json", resume=False)
+    assert command[command.index("--consistency") + 1] == "0.01" and cell.method.baseline == "cps_metassl"
+
+
 def test_json_grid_and_relative_config_paths(tmp_path):
     (tmp_path / "extra.json").write_text("{}")
     path = write(tmp_path, '{"configs": ["train.json", "./extra.json"], "methods": {"s": {"bundle": "metassl_acdc", '
