@@ -84,6 +84,14 @@ def _rate_window(rate: list, now: float, iteration: int, seconds: float = 300) -
     return kept + [(now, iteration)]
 
 
+def _seconds_per_iteration(rate: list, min_span: float = 0.0) -> float | None:
+    """Seconds per iteration over the ETA window (None when it spans less than ``min_span`` seconds or no
+    iteration)."""
+    if len(rate) < 2 or rate[-1][1] <= rate[0][1] or rate[-1][0] - rate[0][0] < min_span:
+        return None
+    return (rate[-1][0] - rate[0][0]) / (rate[-1][1] - rate[0][1])
+
+
 def _host() -> dict:
     return {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor() or "",
             "python": platform.python_version()}
@@ -234,20 +242,50 @@ class _Runner:
         job.rate = []
         job.proc = subprocess.Popen(cmd, stdout=job.log_handle, stderr=subprocess.STDOUT, env=env)
 
+    def count_train_seconds(self, job: _Job) -> float:
+        """Add this training process's wall time to the cell's count (a resumed cell sums its processes)."""
+        path = job.files.dir / "train_seconds.json"
+        previous = json.loads(path.read_text())["seconds"] if path.is_file() else 0.0
+        total = round(previous + time.time() - job.started, 1)
+        write_json(path, {"seconds": total})
+        self.sample(job, force=True)
+        return total
+
+    def stop_if_late(self, job: _Job) -> bool:
+        """With a deadline: stop a training whose measured pace (the ETA window, once it spans 4 minutes) ends it, with
+        its evaluations, after the deadline: the machine is slower than the records said. Its threads go to a cell
+        that fits; it resumes from its last checkpoint in a later run. True when it was stopped."""
+        if self.deadline is None or job.stage != "train" or not job.iterations:
+            return False
+        per_it = _seconds_per_iteration(job.rate, min_span=240.0)
+        if per_it is None:
+            return False
+        evaluate, _ = expected_seconds(load_records(self.out / "records"), job.cell, train=False)
+        left = self.deadline - time.time()
+        needed = per_it * max(0, job.iterations - job.files.last_iteration()) + evaluate
+        if needed <= left:
+            return False
+        job.proc.terminate()
+        job.proc.wait(60)
+        job.log_handle.close()
+        self.count_train_seconds(job)
+        curve = job.files.curve()
+        why = (f"at {per_it:.2f} s/it it needs {_format_eta(needed)} more, {_format_eta(left)} left (the machine is "
+               "slower than the records)")
+        self.deferred[job.cell.name] = why
+        self.say(f"{job.cell.name}: stopped before the deadline: {why}; it resumes from its last checkpoint "
+                 f"(iteration {curve[-1][0] if curve else 0}) in a later run")
+        return True
+
     def finish_stage(self, job: _Job) -> bool:
         """Called when the stage's process ended; False when the cell failed."""
         code = job.proc.returncode
         job.log_handle.close()
         files = job.files
         if job.stage == "train":
-            seconds = time.time() - job.started
-            previous = json.loads(files.dir.joinpath("train_seconds.json").read_text())["seconds"] \
-                if files.dir.joinpath("train_seconds.json").is_file() else 0.0
-            files.dir.mkdir(parents=True, exist_ok=True)
-            write_json(files.dir / "train_seconds.json", {"seconds": round(previous + seconds, 1)})
-            self.sample(job, force=True)
+            seconds = self.count_train_seconds(job)
             if code == 0 and (files.dir / "checkpoint_final.pt").is_file():
-                write_json(files.dir / TRAIN_DONE, {"seconds": round(previous + seconds, 1)})
+                write_json(files.dir / TRAIN_DONE, {"seconds": seconds})
                 return True
         elif code == 0 and (files.eval_dir(job.stage.split("_", 1)[1]) / "metrics.json").is_file():
             write_json(files.eval_dir(job.stage.split("_", 1)[1]) / "seconds.json",
@@ -286,9 +324,7 @@ class _Runner:
             return f"  {job.cell.name}: {job.stage.replace('_', ' ')}"
         iteration = job.files.last_iteration()
         total = job.iterations
-        per_it = None
-        if len(job.rate) >= 2 and job.rate[-1][1] > job.rate[0][1]:
-            per_it = (job.rate[-1][0] - job.rate[0][0]) / (job.rate[-1][1] - job.rate[0][1])
+        per_it = _seconds_per_iteration(job.rate)
         eta = per_it * (total - iteration) if per_it and total else None
         curve = job.files.curve()
         best = max(curve, key=lambda p: p[1]) if curve else None
@@ -350,6 +386,8 @@ class _Runner:
                 for job in list(self.running):
                     if job.proc.poll() is None:
                         self.sample(job)
+                        if self.stop_if_late(job):
+                            self.running.remove(job)
                         continue
                     if not self.finish_stage(job):
                         self.running.remove(job)

@@ -13,7 +13,8 @@ disk) loses the whole training of a cell still running then: with ``--hours`` it
 
 The estimate is deliberately pessimistic: the slowest recorded cell of the same kind (bundle, framework, loss), per
 iteration, times the iterations left, plus the slowest recorded evaluation of the bundle, times :data:`SAFETY`. A cell
-of a kind never recorded has no estimate and is not started before a deadline.
+of a kind never recorded has no estimate and is not started before a deadline. The runner also stops a training whose
+measured pace says it would miss the deadline (records may come from a faster machine).
 """
 
 from __future__ import annotations

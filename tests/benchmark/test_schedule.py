@@ -137,3 +137,41 @@ def test_cli_refuses_a_bad_hours_value_in_one_line(grid, tmp_path, capsys, hours
               "--hours", hours])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == f"metassl_monai: error: --hours takes a positive number, got {hours}\n"
+
+
+@pytest.mark.parametrize("left, span, stopped", [
+    (6000.0, 300.0, True),  # 3 s/it x 2 000 iterations left + 1.1 x 60 s of evaluations = 6 066 s > 6 000 s
+    (6100.0, 300.0, False),  # ... < 6 100 s
+    (6000.0, 200.0, False),  # a pace measured over less than 4 minutes decides nothing
+])
+def test_a_training_slower_than_the_records_is_stopped_when_it_would_miss_the_deadline(grid, tmp_path, capsys, left,
+                                                                                         span, stopped):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    write_records(out, MT_RECORDS)  # evaluations timed at 60 s
+    runner = _Runner(grid, str(tmp_path), out, 1, 60, 10, 1, hours=1.0)
+    job = runner.prepare(cell(grid, "mt_metassl_1l_s1"))
+    job.stage, job.iterations, job.started = "train", 3000, time.time()
+    job.files.dir.mkdir(parents=True)
+    job.files.train_trace.write_text('{"iteration": 1000}\n')
+    job.files.val_trace.write_text('{"iteration": 750, "val_mean_dice": 0.5}\n')
+    job.log_handle = open(tmp_path / "log", "w")
+    job.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    now = time.time()
+    job.rate = [(now - span, 1000 - span / 3), (now, 1000)]  # 3 s per iteration
+    runner.deadline = now + left
+    try:
+        assert runner.stop_if_late(job) is stopped
+        assert (job.proc.poll() is not None) is stopped
+    finally:
+        job.proc.kill()
+        job.proc.wait()
+    if stopped:
+        assert runner.deferred == {"mt_metassl_1l_s1": "at 3.00 s/it it needs 1:41:06 more, 1:39:59 left (the machine "
+                                                        "is slower than the records)"}
+        assert "it resumes from its last checkpoint (iteration 750) in a later run" in capsys.readouterr().out
+        assert json.loads((job.files.dir / "train_seconds.json").read_text())["seconds"] >= 0
+    else:
+        assert runner.deferred == {}
