@@ -93,8 +93,13 @@ def _seconds_per_iteration(rate: list, min_span: float = 0.0) -> float | None:
 
 
 def _host() -> dict:
+    """The machine a cell ran on (its timings mean nothing without it); ``gpu``: the CUDA device the bundle's
+    ``device`` picks (None: the CPU)."""
+    import torch
+
     return {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor() or "",
-            "python": platform.python_version()}
+            "python": platform.python_version(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def _num_iterations(grid: Grid, cell: Cell, dataset_dir: str) -> int | None:
