@@ -74,6 +74,11 @@ class _Job:
     log_handle: object = None
     iterations: int | None = None
     rate: list = field(default_factory=list)  # (time, iteration) of the last minutes, for the ETA
+    first_iteration: int | None = None  # the trace's iteration when this process was first sampled
+    paced: list = field(default_factory=list)  # the last PACE_SECONDS of samples once the process made progress
+
+
+PACE_SECONDS = 600.0  # how long a training's pace is measured before a deadline may stop it
 
 
 def _rate_window(rate: list, now: float, iteration: int, seconds: float = 300) -> list:
@@ -244,7 +249,7 @@ class _Runner:
         job.started = time.time()
         job.segment = int(job.started * 1000)  # one per process: samples of two processes are never paired
         job.last_sample = 0.0
-        job.rate = []
+        job.rate, job.paced, job.first_iteration = [], [], None
         job.proc = subprocess.Popen(cmd, stdout=job.log_handle, stderr=subprocess.STDOUT, env=env)
 
     def count_train_seconds(self, job: _Job) -> float:
@@ -257,12 +262,13 @@ class _Runner:
         return total
 
     def stop_if_late(self, job: _Job) -> bool:
-        """With a deadline: stop a training whose measured pace (the ETA window, once it spans 4 minutes) ends it, with
-        its evaluations, after the deadline: the machine is slower than the records said. Its threads go to a cell
-        that fits; it resumes from its last checkpoint in a later run. True when it was stopped."""
+        """With a deadline: stop a training whose measured pace ends it, with its evaluations, after the deadline (the
+        machine is slower than the records said). The pace is measured over :data:`PACE_SECONDS` once the process made
+        progress (not over its start-up, which would stop every resumed cell). Its threads go to a cell that fits; it
+        resumes from its last checkpoint in a later run. True when it was stopped."""
         if self.deadline is None or job.stage != "train" or not job.iterations:
             return False
-        per_it = _seconds_per_iteration(job.rate, min_span=240.0)
+        per_it = _seconds_per_iteration(job.paced, min_span=0.9 * PACE_SECONDS)
         if per_it is None:
             return False
         evaluate, _ = expected_seconds(load_records(self.out / "records"), job.cell, train=False)
@@ -323,6 +329,10 @@ class _Runner:
         running = sum(1 for j in self.running if j.stage == "train" and j.proc is not None and j.proc.poll() is None)
         job.files.add_timing(iteration, max(1, running), job.segment)
         job.rate = _rate_window(job.rate, now, iteration)
+        if job.first_iteration is None:
+            job.first_iteration = iteration
+        if iteration > job.first_iteration:  # past the process's start-up (and a resumed trace's stale iterations)
+            job.paced = _rate_window(job.paced, now, iteration, PACE_SECONDS)
 
     def progress_line(self, job: _Job) -> str:
         if job.stage != "train":

@@ -140,9 +140,9 @@ def test_cli_refuses_a_bad_hours_value_in_one_line(grid, tmp_path, capsys, hours
 
 
 @pytest.mark.parametrize("left, span, stopped", [
-    (6000.0, 300.0, True),  # 3 s/it x 2 000 iterations left + 1.1 x 60 s of evaluations = 6 066 s > 6 000 s
-    (6100.0, 300.0, False),  # ... < 6 100 s
-    (6000.0, 200.0, False),  # a pace measured over less than 4 minutes decides nothing
+    (6000.0, 600.0, True),  # 3 s/it x 2 000 iterations left + 1.1 x 60 s of evaluations = 6 066 s > 6 000 s
+    (6100.0, 600.0, False),  # ... < 6 100 s
+    (6000.0, 500.0, False),  # a pace measured over less than 9 minutes decides nothing
 ])
 def test_a_training_slower_than_the_records_is_stopped_when_it_would_miss_the_deadline(grid, tmp_path, capsys, left,
                                                                                          span, stopped):
@@ -160,7 +160,7 @@ def test_a_training_slower_than_the_records_is_stopped_when_it_would_miss_the_de
     job.log_handle = open(tmp_path / "log", "w")
     job.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     now = time.time()
-    job.rate = [(now - span, 1000 - span / 3), (now, 1000)]  # 3 s per iteration
+    job.paced = [(now - span, 1000 - span / 3), (now, 1000)]  # 3 s per iteration once the process made progress
     runner.deadline = now + left
     try:
         assert runner.stop_if_late(job) is stopped
@@ -175,3 +175,20 @@ def test_a_training_slower_than_the_records_is_stopped_when_it_would_miss_the_de
         assert json.loads((job.files.dir / "train_seconds.json").read_text())["seconds"] >= 0
     else:
         assert runner.deferred == {}
+
+
+def test_the_pace_is_measured_only_once_the_process_makes_progress(grid, tmp_path):
+    """A resumed process first spends minutes starting up while its trace still ends at the killed process's last
+    iteration: those samples would make any cell look hopelessly slow (one was stopped so at 9.6 s/it)."""
+    runner = _Runner(grid, str(tmp_path), tmp_path / "out", 1, 60, 10, 1, hours=1.0)
+    job = runner.prepare(cell(grid, "mt_metassl_1l_s1"))
+    job.stage = "train"
+    job.files.dir.mkdir(parents=True)
+    clock = [1000.0]
+    for t, iteration in [(0, 525), (60, 525), (120, 525), (180, 550), (240, 575), (300, 600)]:
+        clock[0] = 1000.0 + t
+        job.files.train_trace.write_text(json.dumps({"iteration": iteration}) + "\n")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(time, "time", lambda: clock[0])
+            runner.sample(job, force=True)
+    assert job.paced == [(1180.0, 550), (1240.0, 575), (1300.0, 600)]  # 2.4 s/it, not (300 s / 75 it) = 4 s/it
