@@ -34,7 +34,7 @@ from metassl_monai.benchmark.cell import (
     TRAIN_DONE, CellFiles, build_record, evaluation_command, handlers_config, printable, training_command, write_json,
 )
 from metassl_monai.benchmark.grid import Cell, Grid
-from metassl_monai.benchmark.schedule import expected_seconds, load_records
+from metassl_monai.benchmark.schedule import expected_seconds, load_records, recorded_seconds_per_iteration
 
 __all__ = ["run_grid", "grid_status", "RunnerBusyError"]
 
@@ -173,6 +173,7 @@ class _Runner:
         self.done: list[str] = []
         self.deadline = time.time() + 3600.0 * float(hours) if hours is not None else None
         self.deferred: dict[str, str] = {}  # cell -> why it was not started before the deadline
+        self.pace = 1.0  # this machine's training time / the records' (measured on the cells running now)
         self.host = _host()
 
     def say(self, text: str) -> None:
@@ -206,7 +207,8 @@ class _Runner:
             if train and job.iterations is None:
                 job.iterations = _num_iterations(self.grid, job.cell, self.dataset_dir)
             curve = job.files.curve() if train and job.files.has_interval_checkpoint() else []
-            seconds, source = expected_seconds(records, job.cell, train, curve[-1][0] if curve else 0, job.iterations)
+            seconds, source = expected_seconds(records, job.cell, train, curve[-1][0] if curve else 0, job.iterations,
+                                               self.pace)
             if seconds is not None and seconds <= left:
                 queue.remove(job)
                 self.deferred.pop(job.cell.name, None)
@@ -261,6 +263,18 @@ class _Runner:
         self.sample(job, force=True)
         return total
 
+    def measure_pace(self, job: _Job, per_it: float, records: list[dict]) -> None:
+        """Compare a running training's pace with its records' and keep the ratio for the next estimates (the
+        records may come from a faster or a slower machine, or another thread split)."""
+        recorded = recorded_seconds_per_iteration(records, job.cell)
+        if recorded is None:
+            return
+        pace = min(4.0, max(0.25, per_it / recorded[0]))
+        if abs(pace - self.pace) > 0.05:
+            self.say(f"pace: {job.cell.name} trains at {per_it:.2f} s/it here, its records at {recorded[0]:.2f}: "
+                     f"cells are estimated x {pace:.2f} from now on")
+        self.pace = pace
+
     def stop_if_late(self, job: _Job) -> bool:
         """With a deadline: stop a training whose measured pace ends it, with its evaluations, after the deadline (the
         machine is slower than the records said). The pace is measured over :data:`PACE_SECONDS` once the process made
@@ -271,7 +285,9 @@ class _Runner:
         per_it = _seconds_per_iteration(job.paced, min_span=0.9 * PACE_SECONDS)
         if per_it is None:
             return False
-        evaluate, _ = expected_seconds(load_records(self.out / "records"), job.cell, train=False)
+        records = load_records(self.out / "records")
+        self.measure_pace(job, per_it, records)
+        evaluate, _ = expected_seconds(records, job.cell, train=False)
         left = self.deadline - time.time()
         needed = per_it * max(0, job.iterations - job.files.last_iteration()) + evaluate
         if needed <= left:

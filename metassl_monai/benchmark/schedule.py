@@ -24,7 +24,7 @@ from pathlib import Path
 
 from metassl_monai.benchmark.grid import Cell
 
-__all__ = ["SAFETY", "EVALUATE_SECONDS_UNTIMED", "load_records", "expected_seconds"]
+__all__ = ["SAFETY", "EVALUATE_SECONDS_UNTIMED", "load_records", "recorded_seconds_per_iteration", "expected_seconds"]
 
 SAFETY = 1.1
 # When no record of the bundle timed its evaluations (records written before they were): a generous allowance for the
@@ -52,8 +52,17 @@ def _same_kind(record: dict, cell: Cell) -> bool:
         method.bundle, method.framework, method.ssl_loss)
 
 
+def recorded_seconds_per_iteration(records: list[dict], cell: Cell) -> tuple[float, dict] | None:
+    """The slowest recorded training pace of ``cell``'s kind (bundle, framework, loss) and its record, or None."""
+    same = [r for r in records if _same_kind(r, cell) and r.get("train_seconds") and r["last"].get("iteration")]
+    if not same:
+        return None
+    slowest = max(same, key=lambda r: r["train_seconds"] / r["last"]["iteration"])
+    return slowest["train_seconds"] / slowest["last"]["iteration"], slowest
+
+
 def expected_seconds(records: list[dict], cell: Cell, train: bool, done_iterations: int = 0,
-                     iterations: int | None = None) -> tuple[float | None, str]:
+                     iterations: int | None = None, pace: float = 1.0) -> tuple[float | None, str]:
     """
     The wall seconds ``cell`` still needs and where the figure comes from.
 
@@ -63,21 +72,24 @@ def expected_seconds(records: list[dict], cell: Cell, train: bool, done_iteratio
         train: whether it still has to train (False: only its evaluations are left).
         done_iterations: iterations it resumes from (its last checkpoint).
         iterations: its training length (default: that of the records it is estimated from).
+        pace: how much slower this machine trains than the records (measured on the cells running now: the records
+            may come from another machine); multiplies the training part.
 
     Returns:
         ``(seconds, source)``; ``seconds`` is None when no record of the same bundle, framework and loss exists.
     """
-    same = [r for r in records if _same_kind(r, cell) and r.get("train_seconds") and r["last"].get("iteration")]
     timed = [float(r["evaluate_seconds"]) for r in records
              if r.get("bundle") == cell.method.bundle and r.get("evaluate_seconds")]
     evaluate = max(timed) if timed else EVALUATE_SECONDS_UNTIMED
     if not train:
         return SAFETY * evaluate, "evaluations only"
-    if not same:
+    recorded = recorded_seconds_per_iteration(records, cell)
+    if recorded is None:
         return None, (f"no record of {cell.method.bundle} / {cell.method.framework} / {cell.method.ssl_loss} "
                       "to estimate it from")
-    slowest = max(same, key=lambda r: r["train_seconds"] / r["last"]["iteration"])
-    per_iteration = slowest["train_seconds"] / slowest["last"]["iteration"]
+    per_iteration, slowest = recorded
     total = iterations or int(slowest["last"]["iteration"])
-    seconds = SAFETY * (per_iteration * max(0, total - done_iterations) + evaluate)
-    return seconds, f"{per_iteration:.2f} s/it of {slowest['cell']}, the slowest of {len(same)} record(s)"
+    seconds = SAFETY * (pace * per_iteration * max(0, total - done_iterations) + evaluate)
+    count = sum(1 for r in records if _same_kind(r, cell) and r.get("train_seconds") and r["last"].get("iteration"))
+    return seconds, (f"{per_iteration:.2f} s/it of {slowest['cell']}, the slowest of {count} record(s)"
+                     + (f", x {pace:.2f} for this machine" if pace != 1.0 else ""))

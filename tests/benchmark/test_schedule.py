@@ -72,6 +72,12 @@ def test_expected_seconds(grid, records, name, train, done, iterations, seconds)
     assert expected_seconds(records, cell(grid, name), train, done, iterations)[0] == pytest.approx(seconds)
 
 
+def test_a_slower_machine_scales_the_training_part_only(grid):
+    seconds, source = expected_seconds(MT_RECORDS, cell(grid, "mt_metassl_1l_s1"), True, pace=1.5)
+    assert seconds == pytest.approx(SAFETY * (9 * 1.5 * 100 + 60))
+    assert source == "9.00 s/it of mt_metassl_7l_s2, the slowest of 2 record(s), x 1.50 for this machine"
+
+
 def test_a_kind_never_recorded_has_no_estimate(grid):
     seconds, why = expected_seconds(MT_RECORDS, cell(grid, "plqw_1l_s1"), True)
     assert seconds is None and why == "no record of qgssl_acdc / mean_teacher / plqw to estimate it from"
@@ -165,6 +171,8 @@ def test_a_training_slower_than_the_records_is_stopped_when_it_would_miss_the_de
     try:
         assert runner.stop_if_late(job) is stopped
         assert (job.proc.poll() is not None) is stopped
+        # the pace measured (3 s/it against the records' 9) scales the next estimates; none before 9 minutes
+        assert runner.pace == pytest.approx(1 / 3 if span >= 540 else 1.0)
     finally:
         job.proc.kill()
         job.proc.wait()
