@@ -336,10 +336,11 @@ class _Runner:
                  f"last iteration {last['metrics']['mean_dice']:.4f}; record {job.files.record}")
 
     # ---- monitoring
-    def sample(self, job: _Job, force: bool = False) -> None:
+    def sample(self, job: _Job, force: bool = False) -> bool:
+        """Record a timing sample of a training (every ``sample_seconds``); True when one was taken."""
         now = time.time()
         if job.stage != "train" or (not force and now - job.last_sample < self.sample_seconds):
-            return
+            return False
         job.last_sample = now
         iteration = job.files.last_iteration()
         running = sum(1 for j in self.running if j.stage == "train" and j.proc is not None and j.proc.poll() is None)
@@ -349,6 +350,7 @@ class _Runner:
             job.first_iteration = iteration
         if iteration > job.first_iteration:  # past the process's start-up (and a resumed trace's stale iterations)
             job.paced = _rate_window(job.paced, now, iteration, PACE_SECONDS)
+        return True
 
     def progress_line(self, job: _Job) -> str:
         if job.stage != "train":
@@ -416,8 +418,7 @@ class _Runner:
                     break
                 for job in list(self.running):
                     if job.proc.poll() is None:
-                        self.sample(job)
-                        if self.stop_if_late(job):
+                        if self.sample(job) and self.stop_if_late(job):  # judged at each new sample, not each poll
                             self.running.remove(job)
                         continue
                     if not self.finish_stage(job):

@@ -200,3 +200,9 @@ def test_the_pace_is_measured_only_once_the_process_makes_progress(grid, tmp_pat
             mp.setattr(time, "time", lambda: clock[0])
             runner.sample(job, force=True)
     assert job.paced == [(1180.0, 550), (1240.0, 575), (1300.0, 600)]  # 2.4 s/it, not (300 s / 75 it) = 4 s/it
+    # the deadline is judged at each new sample (every sample_seconds: 10 s here), not at each 0.2 s poll
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(time, "time", lambda: 1305.0)
+        assert runner.sample(job) is False
+        mp.setattr(time, "time", lambda: 1310.0)
+        assert runner.sample(job) is True
