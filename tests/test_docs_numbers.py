@@ -55,7 +55,9 @@ DOCUMENTED = [
     (BENCH_DOC, "supervised-only {mean_dice:.3f} (seed 1337)", BENCH.format("supervised_7l_s1337")),
     (BENCH_DOC, "and {mean_dice:.3f} (seed 1338).", BENCH.format("supervised_7l_s1338")),
     (BENCH_DOC, "MT + MetaSSL reaches {mean_dice:.3f} against", BENCH.format("mt_metassl_7l_s1337")),
-    (BENCH_DOC, "against MT's {mean_dice:.3f} on the same seed", BENCH.format("mt_7l_s1337")),
+    (BENCH_DOC, "against MT's {mean_dice:.3f} on seed 1337", BENCH.format("mt_7l_s1337")),
+    (BENCH_DOC, "on seed 1337 and {mean_dice:.3f} against", BENCH.format("mt_metassl_7l_s1338")),
+    (BENCH_DOC, "against {mean_dice:.3f} on seed 1338**", BENCH.format("mt_7l_s1338")),
 ]
 
 
@@ -99,9 +101,21 @@ def test_benchmark_traces_in_the_docs_are_the_records():
     # the RV HD95 of CPS + MetaSSL against CPS, and the seed spread and the gains in spreads of "How sure"
     hd95 = {c: cells[c]["last"]["metrics"]["hd95_per_class"]["RV"] for c in ("cps_metassl_7l_s1337", "cps_7l_s1337")}
     assert f"RV HD95 is {hd95['cps_metassl_7l_s1337']:.1f} voxels\n  against CPS's {hd95['cps_7l_s1337']:.1f}" in text
-    assert f"two seeds is {seed_spread(records, 7):.3f} (last" in text
-    gains = {p["method"]: p["last_in_spreads"] for p in paired(records)}
-    assert f"gains are {gains['mt_metassl']:.1f} and {gains['cps_metassl']:.1f} spreads" in text
+    assert f"two seeds each is {seed_spread(records, 7):.3f} (last" in text
+    pairs = {p["method"]: p for p in paired(records)}
+    assert f"gains are {pairs['mt_metassl']['last_in_spreads']:.1f} and {pairs['cps_metassl']['last_in_spreads']:.1f} " \
+           "spreads" in text
+    mean, std = pairs["mt_metassl"]["last_mean_std"]
+    low, high = pairs["mt_metassl"]["last_ci95"]
+    interval = f"{low:+.3f} to {high:+.3f}".replace("-", "−")
+    assert f"mean gain +{mean:.3f} ± {std:.3f} (last iteration), and its 95 % paired-t interval\n  is {interval}" in text
+    # the per-class gains of MT + MetaSSL over MT on both seeds
+    gain = {s: {k: v - cells[f"mt_7l_s{s}"]["last"]["metrics"]["mean_dice_per_class"][k] for k, v in
+                cells[f"mt_metassl_7l_s{s}"]["last"]["metrics"]["mean_dice_per_class"].items()} for s in (1337, 1338)}
+    assert ", ".join(f"{k} {gain[1337][k]:+.3f} and {gain[1338][k]:+.3f}" for k in ("RV", "MYO")) + ", LV " \
+        f"{gain[1337]['LV']:+.3f} and {gain[1338]['LV']:+.3f}: the gain" in text.replace("\n  ", " ")
+    s1338 = loss_composition(cells["mt_metassl_7l_s1338"])
+    assert f"seed 1338 alike: {100 * s1338['labeled'] / sum(s1338.values()):.0f} % labeled term" in text
     regions = region_fractions(cells["mt_metassl_7l_s1337"])["unlabeled_0"]
     expected = "UC {fraction_UC:.3f}, US {fraction_US:.3f}, DC {fraction_DC:.3f}, DS {fraction_DS:.3f}.".format(**regions)
     assert expected in text, f"{BENCH_DOC} should say {expected!r}"
