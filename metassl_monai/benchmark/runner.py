@@ -174,7 +174,7 @@ class _Runner:
         self.deadline = time.time() + 3600.0 * float(hours) if hours is not None else None
         self.deferred: dict[str, str] = {}  # cell -> why it was not started before the deadline
         self.pace = 1.0  # this machine's training time / the records' (measured on the cells running now)
-        self.host = _host()
+        self.host = {**_host(), "threads": self.threads}  # per cell: the s/it columns mean nothing without it
 
     def say(self, text: str) -> None:
         print(f"[benchmark {time.strftime('%H:%M:%S')}] {text}", flush=True)
