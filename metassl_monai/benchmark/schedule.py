@@ -52,13 +52,14 @@ def _same_kind(record: dict, cell: Cell) -> bool:
         method.bundle, method.framework, method.ssl_loss)
 
 
-def recorded_seconds_per_iteration(records: list[dict], cell: Cell) -> tuple[float, dict] | None:
-    """The slowest recorded training pace of ``cell``'s kind (bundle, framework, loss) and its record, or None."""
+def recorded_seconds_per_iteration(records: list[dict], cell: Cell) -> tuple[float, dict, int] | None:
+    """The slowest recorded training pace of ``cell``'s kind (bundle, framework, loss), its record and how many timed
+    records of the kind there are, or None."""
     same = [r for r in records if _same_kind(r, cell) and r.get("train_seconds") and r["last"].get("iteration")]
     if not same:
         return None
     slowest = max(same, key=lambda r: r["train_seconds"] / r["last"]["iteration"])
-    return slowest["train_seconds"] / slowest["last"]["iteration"], slowest
+    return slowest["train_seconds"] / slowest["last"]["iteration"], slowest, len(same)
 
 
 def expected_seconds(records: list[dict], cell: Cell, train: bool, done_iterations: int = 0,
@@ -87,9 +88,8 @@ def expected_seconds(records: list[dict], cell: Cell, train: bool, done_iteratio
     if recorded is None:
         return None, (f"no record of {cell.method.bundle} / {cell.method.framework} / {cell.method.ssl_loss} "
                       "to estimate it from")
-    per_iteration, slowest = recorded
+    per_iteration, slowest, count = recorded
     total = iterations or int(slowest["last"]["iteration"])
     seconds = SAFETY * (pace * per_iteration * max(0, total - done_iterations) + evaluate)
-    count = sum(1 for r in records if _same_kind(r, cell) and r.get("train_seconds") and r["last"].get("iteration"))
     return seconds, (f"{per_iteration:.2f} s/it of {slowest['cell']}, the slowest of {count} record(s)"
                      + (f", x {pace:.2f} for this machine" if pace != 1.0 else ""))
