@@ -11,6 +11,9 @@
 #   app started with `--conf sam2 false`; we install exactly what its server imports, with the DICOM pins it needs.
 # - this project (editable), so the bundles' `$import metassl_monai` resolves in the server.
 #
+# While it runs, VENV/.metassl_monailabel_building holds its pid: .ci/run builds the environment beside the test suite,
+# whose MONAI Label tests run last and wait for it (tests/monailabel_env.py).
+#
 # Idempotent and cheap: when VENV_DIR was built by this same script version (same pyproject.toml and monai version),
 # it only re-points the editable install at this checkout if needed (no download, no torch import) and returns.
 # Measured here on 2 shared CPU cores: ~12 min from scratch (~7.7 GB, torch/torchvision come from the local wheel
@@ -18,6 +21,10 @@
 set -euo pipefail
 VENV=${1:?usage: scripts/setup_monailabel_env.sh VENV_DIR}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$VENV"  # first: mark the build before anything slow (importing monai takes seconds)
+BUILDING="$VENV/.metassl_monailabel_building"
+echo $$ > "$BUILDING"
+trap 'rm -f "$BUILDING"' EXIT
 MONAI_VERSION=${MONAI_VERSION:-$(python -c 'import monai; print(monai.__version__)' 2>/dev/null || echo 1.6.1)}
 STAMP="$VENV/.metassl_monailabel_env"
 KEY="$( (cat "$0" "$ROOT/pyproject.toml"; echo "monai=$MONAI_VERSION") | sha256sum | cut -c1-16)"

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from monailabel_env import build_in_progress
+
+MONAILABEL_TESTS = "tests/bundles/test_monailabel.py"
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -98,7 +101,7 @@ LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 
     "tests/bundles/test_multi_gpu.py",  # 241
     "tests/bundles/test_bundle_resume.py",  # 105
     "tests/benchmark/test_runner.py",  # ~140 alone beside a training (9 trainings + 8 evaluations; 2026-12-07)
-    "tests/bundles/test_monailabel.py",  # ~140 with its trainings (two units: one per served family)
+    MONAILABEL_TESTS,  # ~140 with its trainings (two units: one per served family)
     "tests/bundles/test_bundle_metassl_la.py",  # 93
     "tests/test_export.py",  # 91
     "tests/test_gpu_check.py",  # ~105 (the CPU mode of scripts/gpu_check.sh)
@@ -129,6 +132,8 @@ def _unit(item) -> str:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to the node id
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    if build_in_progress() is not None:  # .ci/run builds the MONAI Label environment beside the suite: its tests last
+        rank[MONAILABEL_TESTS] = len(rank) + 1
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keeps its order
     if not config.pluginmanager.hasplugin("xdist"):
         return

@@ -37,16 +37,18 @@ def test_uses_it(built, i):
 '''
 
 
-def run_suite(tmp_path: Path, files: dict[str, str], workers: int) -> None:
-    """``pytest -n WORKERS --dist loadgroup`` (the README's scheduling) on ``files`` beside a copy of the suite's
-    conftest.py."""
+def run_suite(tmp_path: Path, files: dict[str, str], workers: int, env: dict[str, str] | None = None) -> None:
+    """``pytest -n WORKERS --dist loadgroup`` (the README's scheduling) on ``files`` (paths under tests/) beside a copy
+    of the suite's conftest.py."""
     tests = tmp_path / "tests"
     tests.mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", tests / "conftest.py")
+    for helper in ("conftest.py", "monailabel_env.py"):
+        shutil.copy(REPO / "tests" / helper, tests / helper)
     for name, text in files.items():
+        (tests / name).parent.mkdir(parents=True, exist_ok=True)
         (tests / name).write_text(text)
     (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     env.pop("PYTEST_XDIST_WORKER", None)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-n", str(workers), "--dist", "loadgroup", "-q", "-p",
                            "no:cacheprovider"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -72,3 +74,19 @@ def test_units_keep_the_conftest_order(tmp_path):
                          f"def test_it(i):\n    open({str(order)!r}, 'a').write('{name}\\n')\n"
                          for name, n in (("test_a_few", 1), ("test_b_many", 5))}, workers=1)
     assert order.read_text().split() == ["test_a_few"] + ["test_b_many"] * 5
+
+
+@pytest.mark.parametrize("building, expected", [(False, ["monailabel", "other"]), (True, ["other", "monailabel"])])
+def test_monailabel_tests_run_last_while_their_environment_is_built(tmp_path, building, expected):
+    """.ci/run builds the MONAI Label environment beside the suite; its setup script marks the build with its pid.
+    Normally the MONAI Label file starts early (it is in LONGEST_FIRST); during a build it is scheduled last."""
+    venv = tmp_path / "ml-venv"
+    venv.mkdir()
+    if building:  # a live pid: this test's own process stands for the setup script
+        (venv / ".metassl_monailabel_building").write_text(f"{os.getpid()}\n")
+    order = tmp_path / "order.txt"
+    test = "def test_it():\n    open({path!r}, 'a').write('{name}\\n')\n"
+    run_suite(tmp_path, {"bundles/test_monailabel.py": test.format(path=str(order), name="monailabel"),
+                         "test_other.py": test.format(path=str(order), name="other")}, workers=1,
+              env={"METASSL_MONAILABEL_PYTHON": str(venv / "bin" / "python")})
+    assert order.read_text().split() == expected
