@@ -31,17 +31,40 @@ REGIONS = ("UC", "US", "DC", "DS")
 LOSS_PARTS = (("supervised", "sup"), ("labeled", "cons_l"), ("unlabeled", "cons_u"))
 
 
-def load_records(records_dir: str | Path) -> list[dict]:
-    """Every cell record (``*.json``) in ``records_dir``, ordered by labeled count (descending), method, seed."""
+#: what every cell record has (the runner writes them all at once, atomically)
+RECORD_KEYS = ("cell", "best", "last", "train_seconds")
+
+
+def load_records(records_dir: str | Path, strict: bool = True) -> list[dict]:
+    """Every cell record (``*.json``) in ``records_dir``, ordered by labeled count (descending), method, seed.
+
+    Args:
+        records_dir: the folder of the records (``<out>/records`` of a grid run, or a committed copy).
+        strict: a report or a shipped model must not leave a cell out silently, so by default a missing folder or a
+            JSON file that is not a record raises. ``False`` (the runner's scheduling, reading the records of the
+            cells already run) skips them: no folder yet means no records.
+
+    Raises:
+        FileNotFoundError: ``strict`` and the folder does not exist.
+        ValueError: ``strict`` and a file is not valid JSON or not a cell record (the file is named).
+    """
     folder = Path(records_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"records folder {folder} does not exist (run the grid first)")
+        if strict:
+            raise FileNotFoundError(f"records folder {folder} does not exist (run the grid first)")
+        return []
     records = []
     for path in sorted(folder.glob("*.json")):
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-        if "cell" not in record or "best" not in record:
-            raise ValueError(f"{path} is not a benchmark cell record (no 'cell' / 'best')")
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            if strict:
+                raise ValueError(f"{path} is not a benchmark cell record (not readable JSON: {e})") from None
+            continue
+        if not isinstance(record, dict) or any(key not in record for key in RECORD_KEYS):
+            if strict:
+                raise ValueError(f"{path} is not a benchmark cell record (no {' / '.join(map(repr, RECORD_KEYS))})")
+            continue
         records.append(record)
     return sorted(records, key=lambda r: (-r["labeled"], r["method"], r["seed"]))
 

@@ -34,7 +34,8 @@ from metassl_monai.benchmark.cell import (
     TRAIN_DONE, CellFiles, build_record, evaluation_command, handlers_config, printable, training_command, write_json,
 )
 from metassl_monai.benchmark.grid import Cell, Grid
-from metassl_monai.benchmark.schedule import expected_seconds, load_records, recorded_seconds_per_iteration
+from metassl_monai.benchmark.report import load_records
+from metassl_monai.benchmark.schedule import expected_seconds, recorded_seconds_per_iteration
 
 __all__ = ["run_grid", "grid_status", "RunnerBusyError"]
 
@@ -197,7 +198,7 @@ class _Runner:
         """The first queued job that ends before the deadline (any, without one), taken out of ``queue``."""
         if self.deadline is None:
             return queue.pop(0)
-        records = load_records(self.out / "records")
+        records = load_records(self.out / "records", strict=False)
         left = self.deadline - time.time()
         for job in list(queue):
             if not job.stages:  # trained and evaluated: only its record is missing
@@ -285,7 +286,7 @@ class _Runner:
         per_it = _seconds_per_iteration(job.paced, min_span=0.9 * PACE_SECONDS)
         if per_it is None:
             return False
-        records = load_records(self.out / "records")
+        records = load_records(self.out / "records", strict=False)
         self.measure_pace(job, per_it, records)
         evaluate, _ = expected_seconds(records, job.cell, train=False)
         left = self.deadline - time.time()

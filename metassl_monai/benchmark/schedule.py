@@ -19,31 +19,14 @@ measured pace says it would miss the deadline (records may come from a faster ma
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from metassl_monai.benchmark.grid import Cell
 
-__all__ = ["SAFETY", "EVALUATE_SECONDS_UNTIMED", "load_records", "recorded_seconds_per_iteration", "expected_seconds"]
+__all__ = ["SAFETY", "EVALUATE_SECONDS_UNTIMED", "recorded_seconds_per_iteration", "expected_seconds"]
 
 SAFETY = 1.1
 # When no record of the bundle timed its evaluations (records written before they were): a generous allowance for the
 # two evaluations (best and last model); the first record that times them replaces it.
 EVALUATE_SECONDS_UNTIMED = 600.0
-
-
-def load_records(records_dir: str | Path) -> list[dict]:
-    """The records of ``records_dir`` (unreadable files skipped: a record being written is atomic, a foreign file
-    is not a record)."""
-    records = []
-    for path in sorted(Path(records_dir).glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and "train_seconds" in record and "last" in record:
-            records.append(record)
-    return records
 
 
 def _same_kind(record: dict, cell: Cell) -> bool:
@@ -68,7 +51,7 @@ def expected_seconds(records: list[dict], cell: Cell, train: bool, done_iteratio
     The wall seconds ``cell`` still needs and where the figure comes from.
 
     Args:
-        records: the records of the cells already run (:func:`load_records`).
+        records: the records of the cells already run (:func:`~metassl_monai.benchmark.report.load_records`).
         cell: the cell to estimate.
         train: whether it still has to train (False: only its evaluations are left).
         done_iterations: iterations it resumes from (its last checkpoint).

@@ -177,7 +177,10 @@ def test_not_a_record_or_no_records(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_records(tmp_path / "absent")
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(ValueError, match="x.json is not a benchmark cell record"):
+    with pytest.raises(ValueError, match="x.json is not a benchmark cell record .no 'cell' / 'best' / 'last'"):
+        load_records(tmp_path)
+    (tmp_path / "x.json").write_text("{")
+    with pytest.raises(ValueError, match="x.json is not a benchmark cell record .not readable JSON"):
         load_records(tmp_path)
     with pytest.raises(FileNotFoundError, match="no cell records"):
         (tmp_path / "x.json").unlink()
