@@ -23,7 +23,7 @@ import shlex
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["load_records", "summarize", "paired", "seed_spread", "spread_sources", "region_fractions", "loss_composition",
+__all__ = ["load_records", "cell_threads", "summarize", "paired", "seed_spread", "spread_sources", "region_fractions", "loss_composition",
            "write_report", "mean_std"]
 
 REGIONS = ("UC", "US", "DC", "DS")
@@ -69,6 +69,13 @@ def load_records(records_dir: str | Path, strict: bool = True) -> list[dict]:
     return sorted(records, key=lambda r: (-r["labeled"], r["method"], r["seed"]))
 
 
+def cell_threads(record: dict) -> int | None:
+    """The CPU threads a cell trained with (``host.threads``); None when its record does not say (written before the
+    runner kept it)."""
+    threads = record.get("host", {}).get("threads")
+    return int(threads) if threads is not None else None
+
+
 def mean_std(values: list[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (n - 1; None for a single value)."""
     n = len(values)
@@ -109,8 +116,11 @@ def summarize(records: list[dict]) -> list[dict]:
         classes = list(cells[0]["last"]["metrics"].get("mean_dice_per_class", {}))
         per_class = {k: mean_std([c["last"]["metrics"]["mean_dice_per_class"][k] for c in cells])[0]
                      for k in classes}
-        alone = [c["seconds_per_iteration"]["alone"] for c in cells if c["seconds_per_iteration"]["alone"]]
-        shared = [c["seconds_per_iteration"]["shared"] for c in cells if c["seconds_per_iteration"]["shared"]]
+        # the per-method s/it are means over the cells that had one thread: a cell given more (it ran alone so that it
+        # finished within a session) would make its method look faster; "Every cell" lists every cell's threads
+        timed = [c["seconds_per_iteration"] for c in cells if cell_threads(c) == 1]
+        alone = [t["alone"] for t in timed if t["alone"]]
+        shared = [t["shared"] for t in timed if t["shared"]]
         hd95_left_out = sum(int(c["last"]["metrics"].get("hd95_nonfinite_values") or 0) for c in cells)
         rows.append({"labeled": labeled, "method": method, "framework": cells[0]["framework"],
                      "ssl_loss": cells[0]["ssl_loss"], "baseline": cells[0]["baseline"],
@@ -226,6 +236,15 @@ def loss_composition(record: dict, tail: float = 0.1) -> dict[str, float] | None
 
 
 # ---------------------------------------------------------------------------------------------------- writers
+def _device(record: dict) -> str:
+    host = record.get("host", {})
+    return "–" if "gpu" not in host else (host["gpu"] or "CPU")
+
+
+def _blank(value) -> object:
+    return "" if value is None else value
+
+
 def _csv(records: list[dict]) -> str:
     classes = list(records[0]["best"]["metrics"].get("mean_dice_per_class", {})) if records else []
     metrics = ("mean_dice", "mean_jaccard", "hd95", "asd")
@@ -233,7 +252,8 @@ def _csv(records: list[dict]) -> str:
     for which in ("best", "last"):
         header += [f"{which}_iteration", f"{which}_val_mean_dice", *[f"{which}_{m}" for m in metrics],
                    *[f"{which}_dice_{c}" for c in classes]]
-    header += ["train_seconds", "s_per_it_alone", "s_per_it_shared", "load_alone", "load_shared"]
+    header += ["train_seconds", "s_per_it_alone", "s_per_it_shared", "load_alone", "load_shared", "threads",
+               "evaluate_seconds", "torch", "gpu"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -247,6 +267,9 @@ def _csv(records: list[dict]) -> str:
         spi = r["seconds_per_iteration"]
         row += [r["train_seconds"], *[spi.get(k) if spi.get(k) is not None else ""
                                       for k in ("alone", "shared", "load_alone", "load_shared")]]
+        host = r.get("host", {})
+        row += [_blank(cell_threads(r)), _blank(r.get("evaluate_seconds")), _blank(host.get("torch")),
+                _blank(host.get("gpu"))]
         writer.writerow(row)
     return buf.getvalue()
 
@@ -310,7 +333,7 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
         lines += [f"## {labeled} labeled", "",
                   "| method | framework | consistency loss | seeds | best-val model Dice | last-iteration Dice | "
                   + " | ".join(f"last {c}" for c in classes) + " | last HD95 | best iteration(s) | train min/seed | "
-                  "s/it alone | s/it shared |",
+                  "s/it alone (1 thread) | s/it shared (1 thread) |",
                   "|---|---|---|---|---|---|" + "---|" * len(classes) + "---|---|---|---|---|"]
         for r in rows:
             lines.append(
@@ -374,9 +397,12 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
                   "|---|---|---|---|---|", *composition_rows, ""]
     lines += ["## Every cell", "", "s/it: wall seconds per training iteration, validation included; alone = no other "
               "cell of the benchmark ran, shared = others did; (load) = the machine's mean 1-minute load average "
-              "meanwhile (a load well above the cell's threads: something else ran too).", "",
-              "| cell | best val Dice (iteration) | best-val model Dice | last-iteration Dice | train min | "
-              "s/it alone (load) | s/it shared (load) |", "|---|---|---|---|---|---|---|"]
+              "meanwhile (a load well above the cell's threads: something else ran too); threads = the cell's CPU "
+              "threads; "
+              "evaluation s = wall seconds of its two evaluations (best and last model).", "",
+              "| cell | best val Dice (iteration) | best-val model Dice | last-iteration Dice | train min | threads | "
+              "s/it alone (load) | s/it shared (load) | evaluation s | torch | device |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def timing(spi: dict, key: str) -> str:
         if spi.get(key) is None:
@@ -387,7 +413,10 @@ def _markdown(name: str, records: list[dict], figures: list[str], grid=None) -> 
         spi = r["seconds_per_iteration"]
         lines.append(f"| `{r['cell']}` | {r['best']['val_mean_dice']:.4f} ({r['best']['iteration']}) | "
                      f"{r['best']['metrics']['mean_dice']:.4f} | {r['last']['metrics']['mean_dice']:.4f} | "
-                     f"{r['train_seconds'] / 60:.1f} | {timing(spi, 'alone')} | {timing(spi, 'shared')} |")
+                     f"{r['train_seconds'] / 60:.1f} | {cell_threads(r) or '–'} | {timing(spi, 'alone')} | "
+                     f"{timing(spi, 'shared')} | "
+                     + (f"{r['evaluate_seconds']:.0f}" if r.get("evaluate_seconds") is not None else "–")
+                     + f" | {r.get('host', {}).get('torch') or '–'} | {_device(r)} |")
     lines += ["", "## Figures", "", *[f"![{f}]({f})" for f in figures], "",
               "## Commands", "", "Each cell as it ran (CPU benchmark setting; `--resume true` continues it), and at the "
               "paper's setting (the bundle's `train.json` alone, GPU):", ""]

@@ -25,6 +25,42 @@ RECORDS = [record("mt", 1, 0.72, 0.70), record("mt", 2, 0.82, 0.80),
            record("mt_metassl", 3, 0.99, 0.99, "mt")]  # seed 3 has no baseline run: not paired
 
 
+def _timed(seed: int, alone: float, threads: int | None, **host) -> dict:
+    r = record("mt", seed, 0.7, 0.7)
+    r["seconds_per_iteration"]["alone"] = alone
+    if threads is not None:
+        r["host"] = {"threads": threads, "torch": "2.13.0+cpu", "gpu": None, **host}
+        r["evaluate_seconds"] = 61.4
+    return r
+
+
+@pytest.mark.parametrize("threads, expected", [
+    ((1, 1), 1.5),  # both cells had one thread: their mean
+    ((None, 1), 2.0),  # a record that does not say (older than the field) is left out too
+    ((1, 2), 1.0),  # the cell given two threads is left out of the method's s/it
+    ((2, 2), None),
+])
+def test_method_seconds_per_iteration_are_one_thread_cells(threads, expected):
+    (row,) = summarize([_timed(1, 1.0, threads[0]), _timed(2, 2.0, threads[1])])
+    assert row["s_per_it_alone"] == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_every_cell_row_says_threads_evaluation_time_and_device(tmp_path):
+    records_dir = tmp_path / "records"
+    records_dir.mkdir()
+    for r in (_timed(1, 1.0, 1), _timed(2, 2.0, 2, gpu="NVIDIA H100 80GB HBM3")):
+        (records_dir / f"{r['cell']}.json").write_text(json.dumps(r))
+    paths = write_report(records_dir, tmp_path / "out", "t")
+    text = open(paths["markdown"]).read()
+    assert "| `mt_7l_s1` | 0.7000 (100) | 0.7000 | 0.7000 | 10.0 | 1 | 1.000 (2.1) | – | 61 | 2.13.0+cpu | CPU |" in text
+    assert "| 10.0 | 2 | 2.000 (2.1) | – | 61 | 2.13.0+cpu | NVIDIA H100 80GB HBM3 |" in text
+    assert "| mean_teacher | metassl | 2 | 0.700 ± 0.000 | 0.700 ± 0.000 |" in text
+    assert text.count("| 1.000 | – |") == 1  # the summary: s/it alone of the one-thread cell only
+    rows = list(csv.DictReader(open(paths["csv"])))
+    assert [(r["threads"], r["evaluate_seconds"], r["torch"], r["gpu"]) for r in rows] == [
+        ("1", "61.4", "2.13.0+cpu", ""), ("2", "61.4", "2.13.0+cpu", "NVIDIA H100 80GB HBM3")]
+
+
 def test_mean_std_is_the_sample_std():
     assert mean_std([0.7, 0.8]) == (pytest.approx(0.75), pytest.approx(math.sqrt(0.005)))
     assert mean_std([0.7]) == (0.7, None)
@@ -133,7 +169,8 @@ def test_written_report(tmp_path):
     assert "Spread at 7 labeled: 0.1071, pooled from `mt` (2 seeds), `mt_metassl` (3 seeds)." in text
     assert "| `mt` | mean_teacher | metassl | 2 | 0.770 ± 0.071 | 0.750 ± 0.071 |" in text
     assert "| `mt_metassl_7l_s1` | unlabeled_0 | 0.800 | 0.100 | 0.060 | 0.040 | 0.81 |" in text
-    assert "| `mt_7l_s2` | 0.8200 (100) | 0.8200 | 0.8000 | 10.0 | 0.500 (2.1) | – |" in text
+    # a record without host fields (older than them): threads, evaluation time, torch and device unknown
+    assert "| `mt_7l_s2` | 0.8200 (100) | 0.8200 | 0.8000 | 10.0 | – | 0.500 (2.1) | – | – | – | – |" in text
     assert "Where the training loss comes from" not in text  # no record traced a consistency term
     for name in ("t_curves_7labeled.png", "t_final.png", "t_regions.png"):
         assert open(paths[name], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
