@@ -307,7 +307,8 @@ def benchmark_run(grid: str, dataset_dir: str, out: str | None = None, cells: st
     runs, logs and ``records/``; ``--cells`` picks cells or methods (comma-separated); ``--report DIR`` rewrites the
     report there after the run; ``--threads`` the CPU threads to split (default all); ``--hours H`` starts only the
     cells that the records of the cells already run say end within H hours (for a machine that is handed back at a
-    fixed time, where a cell still running then would lose its training; cells of a kind never recorded are left).
+    fixed time, where a cell still running then would lose its training; a kind never recorded is timed like the method
+    its grid names in ``timed_like``, and left without one).
     Exits with status 1 when a cell failed.
     """
     from metassl_monai.benchmark import load_grid, run_grid, write_report

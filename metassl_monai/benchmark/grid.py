@@ -26,15 +26,16 @@ scored by its bundle's ``evaluating`` workflow. ``benchmarks/acdc.yaml`` is the 
 Cells run group by group, seed-major within a group (every method of the first seed, then the next seed), so a grid
 stopped part-way holds paired comparisons. An optional ``published`` section (``source``, ``setting``, ``rows`` of
 ``{method, labeled, name, dice[, hd95]}``) places the literature's results next to the methods in the report, with the
-setting they were measured at. A method may add ``overrides`` (its training and evaluation) and ``evaluate_overrides`` (evaluation only, e.g. CCT's
-``network_def``). Relative paths in ``configs`` are resolved against the grid file's folder.
+setting they were measured at. A method may add ``overrides`` (its training and evaluation), ``evaluate_overrides``
+(evaluation only, e.g. CCT's ``network_def``) and ``timed_like`` (``NAME`` or ``{method: NAME, factor: F}``: until one of
+its cells is recorded, ``benchmark run --hours`` estimates its cells from that method's records, times F). Relative paths in ``configs`` are resolved against the grid file's folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ __all__ = ["Method", "Cell", "Grid", "load_grid", "GridError"]
 _REPO_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 _GRID_KEYS = {"name", "description", "labeled_key", "configs", "evaluate_configs", "overrides", "trace_interval",
               "bundles_dir", "methods", "groups", "published"}
-_METHOD_KEYS = {"bundle", "framework", "ssl_loss", "baseline", "overrides", "evaluate_overrides", "description"}
+_METHOD_KEYS = {"bundle", "framework", "ssl_loss", "baseline", "overrides", "evaluate_overrides", "description",
+                "timed_like"}
 _GROUP_KEYS = {"name", "labeled", "seeds", "methods"}
 _PUBLISHED_KEYS = {"source", "setting", "rows"}
 _PUBLISHED_ROW_KEYS = {"method", "labeled", "name", "dice", "hd95"}
@@ -66,6 +68,10 @@ class Method:
     overrides: dict = field(default_factory=dict)
     evaluate_overrides: dict = field(default_factory=dict)
     description: str = ""
+    #: until a cell of this method is recorded, ``benchmark run --hours`` estimates its duration from the records of
+    #: this other method, times ``timed_like_factor`` (grid: ``timed_like: NAME`` or ``{method: NAME, factor: F}``)
+    timed_like: Method | None = None
+    timed_like_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,10 @@ def load_grid(path: str | os.PathLike) -> Grid:
     for method in methods.values():
         if method.baseline is not None and method.baseline not in methods:
             raise GridError(f"{path}: method {method.name!r} has baseline {method.baseline!r}, which is not a method")
+    likes = {name: _timed_like(path, name, spec.get("timed_like"), methods)
+             for name, spec in data["methods"].items() if spec.get("timed_like") is not None}
+    for name, (like, factor) in likes.items():
+        methods[name] = replace(methods[name], timed_like=methods[like], timed_like_factor=factor)
 
     cells: list[Cell] = []
     for i, group in enumerate(data["groups"]):
@@ -238,6 +248,21 @@ def load_grid(path: str | os.PathLike) -> Grid:
                 evaluate_configs=tuple(data.get("evaluate_configs", ("evaluate.json",))), overrides=dict(overrides),
                 trace_interval=trace_interval, bundles_dir=bundles_dir, methods=methods, cells=tuple(cells),
                 description=str(data.get("description", "")), published=published)
+
+
+def _timed_like(path: Path, name: str, spec: Any, methods: dict[str, Method]) -> tuple[str, float]:
+    """A method's ``timed_like``: ``NAME`` or ``{method: NAME, factor: F}`` -> (NAME, F)."""
+    where = f"{path}: method {name!r}: timed_like"
+    if isinstance(spec, str):
+        spec = {"method": spec}
+    if not isinstance(spec, dict) or set(spec) - {"method", "factor"} or "method" not in spec:
+        raise GridError(f"{where} must be a method name or {{method: NAME, factor: F}}, got {spec!r}")
+    like, factor = spec["method"], spec.get("factor", 1.0)
+    if like not in methods or like == name:
+        raise GridError(f"{where} names {like!r}, which is not another method of the grid")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+        raise GridError(f"{where}: factor must be a positive number, got {factor!r}")
+    return like, float(factor)
 
 
 def _published(path: Path, spec: Any, methods: dict[str, Method]) -> dict | None:

@@ -59,6 +59,12 @@ def test_the_committed_acdc_grid_loads():
     # then the ablation of MetaSSL's labeled term, paired with plain MT on the first seed
     assert names[15] == "mt_metassl_labeled_only_7l_s1337" and grid.methods[
         "mt_metassl_labeled_only"].baseline == "mt"
+    # every method without a recorded kind of its own is timed like one that has (benchmark run --hours)
+    likes = {name: (m.timed_like.name, m.timed_like_factor) for name, m in grid.methods.items() if m.timed_like}
+    assert likes == {"mt_metassl_labeled_only": ("mt_metassl", 1.0), "qar": ("mt_metassl", 1.4),
+                     "plqw": ("mt_metassl", 1.4), "plqw_metassl": ("mt_metassl", 1.4), "cct": ("cps", 1.0),
+                     "cct_metassl": ("cps_metassl", 1.0), "fixmatch": ("mt_metassl", 1.0),
+                     "fixmatch_metassl": ("mt_metassl", 1.0), "rdrop": ("cps", 1.0), "rdrop_metassl": ("cps_metassl", 1.0)}
     rows = {(r["method"], r["labeled"]): r for r in grid.published["rows"]}
     assert rows[("supervised", 3)]["dice"] == 0.478 and rows[("supervised", 7)]["hd95"] == 9.4
     assert all(0 < r["dice"] < 1 and r["method"] in grid.methods for r in grid.published["rows"])
@@ -126,6 +132,15 @@ BAD = {
                                    "[{method: s, labeled: 7, name: U-Net}]}\n",
                                    r"published.rows\[0\] has no \['dice'\]"),
     "not_a_mapping": ("- 1\n- 2\n", "must be a mapping"),
+    "timed_like_unknown": ("methods:\n  s: {bundle: metassl_acdc, framework: supervised, ssl_loss: none, "
+                           "timed_like: mt}\n" + G, "method 's': timed_like names 'mt', which is not another method"),
+    "timed_like_itself": ("methods:\n  s: {bundle: metassl_acdc, framework: supervised, ssl_loss: none, "
+                          "timed_like: s}\n" + G, "timed_like names 's', which is not another method"),
+    "timed_like_bad_factor": ("methods:\n" + M + "  t: {bundle: metassl_acdc, framework: supervised, ssl_loss: none, "
+                              "timed_like: {method: s, factor: 0}}\n" + G, "timed_like: factor must be a positive"),
+    "timed_like_unknown_key": ("methods:\n" + M + "  t: {bundle: metassl_acdc, framework: supervised, ssl_loss: "
+                               "none, timed_like: {method: s, slower: 2}}\n" + G,
+                               "timed_like must be a method name or"),
 }
 
 

@@ -87,6 +87,27 @@ def test_a_kind_never_recorded_has_no_estimate(grid):
                             cell(grid, "plqw_1l_s1"), True)[0] is None
 
 
+def test_a_kind_never_recorded_is_timed_like_the_method_its_grid_names(tmp_path):
+    """plqw_metassl (never recorded) is timed like mt_metassl x 1.5: 9 s/it x 1.5 over 100 iterations (x 2 for this
+    machine), + the evaluation allowance (no qgssl_acdc evaluation timed); once one of its own cells is recorded, that
+    record counts and the factor no longer applies."""
+    path = tmp_path / "like.yaml"
+    path.write_text(GRID.replace("groups:", "  plqw_metassl: {bundle: qgssl_acdc, framework: mean_teacher, ssl_loss: "
+                                 "plqw_metassl, timed_like: {method: mt_metassl, factor: 1.5}}\ngroups:")
+                    .replace("methods: [mt_metassl, supervised, plqw]", "methods: [plqw_metassl]"))
+    grid = load_grid(path)
+    seconds, source = expected_seconds(MT_RECORDS, cell(grid, "plqw_metassl_1l_s1"), True, pace=2.0)
+    assert seconds == pytest.approx(SAFETY * (9 * 1.5 * 2.0 * 100 + EVALUATE_SECONDS_UNTIMED))
+    assert source == ("9.00 s/it of mt_metassl_7l_s2, the slowest of 2 record(s) x 1.50 (timed like mt_metassl until "
+                      "a cell of plqw_metassl is recorded), x 2.00 for this machine")
+    own = timed("plqw_metassl", 1, 400.0, 70.0, bundle="qgssl_acdc", ssl_loss="plqw_metassl")
+    assert expected_seconds([*MT_RECORDS, own], cell(grid, "plqw_metassl_1l_s1"), True)[0] == pytest.approx(
+        SAFETY * (4 * 100 + 70))
+    seconds, why = expected_seconds([], cell(grid, "plqw_metassl_1l_s1"), True)
+    assert seconds is None and why == ("no record of qgssl_acdc / mean_teacher / plqw_metassl or of mt_metassl to "
+                                       "estimate it from")
+
+
 def test_scheduling_reads_records_leniently(tmp_path):
     """The runner reads the records of the cells already run with ``strict=False``: no folder yet is no records, and
     a file that is not a record is skipped (the report, strict, refuses both: tests/benchmark/test_report.py)."""
