@@ -57,6 +57,9 @@ def handlers_config(trace_interval: int) -> dict:
     ]}
 
 
+TRAIN_SECONDS = "train_seconds.json"  # in a cell's folder: the wall seconds of its training processes, summed
+
+
 class CellFiles:
     """The paths of one cell in the benchmark's output folder ``out``."""
 
@@ -99,6 +102,15 @@ class CellFiles:
         """(iteration, validation mean Dice) so far."""
         return [(int(r["iteration"]), float(r["val_mean_dice"])) for r in dedupe_trace(self.val_trace)
                 if "val_mean_dice" in r]
+
+    def discard_unsaved_attempt(self) -> bool:
+        """Forget the wall time and timing samples of an attempt that was stopped before its first checkpoint (the
+        training starts again from iteration 0, so they would be counted twice; its traces are truncated by the
+        training itself). True if there was one."""
+        stale = [p for p in (self.dir / TRAIN_SECONDS, self.timing) if p.is_file()]
+        for path in stale:
+            path.unlink()
+        return bool(stale)
 
     def add_timing(self, iteration: int, running: int, segment: int) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

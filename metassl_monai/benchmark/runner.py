@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from metassl_monai.benchmark.cell import (
-    TRAIN_DONE, CellFiles, build_record, evaluation_command, handlers_config, printable, training_command, write_json,
+    TRAIN_DONE, TRAIN_SECONDS, CellFiles, build_record, evaluation_command, handlers_config, printable, training_command,
+    write_json,
 )
 from metassl_monai.benchmark.grid import Cell, Grid
 from metassl_monai.benchmark.report import load_records
@@ -238,6 +239,8 @@ class _Runner:
                 what = f"resumed from its last checkpoint, {Path(latest_checkpoint(files.dir)).name}"
             else:
                 what = "started"
+                if files.discard_unsaved_attempt():
+                    what += " (again: the attempt stopped before its first checkpoint is not counted)"
         else:
             which = job.stage.split("_", 1)[1]
             cmd = evaluation_command(self.grid, cell, self.dataset_dir, files, which)
@@ -257,7 +260,7 @@ class _Runner:
 
     def count_train_seconds(self, job: _Job) -> float:
         """Add this training process's wall time to the cell's count (a resumed cell sums its processes)."""
-        path = job.files.dir / "train_seconds.json"
+        path = job.files.dir / TRAIN_SECONDS
         previous = json.loads(path.read_text())["seconds"] if path.is_file() else 0.0
         total = round(previous + time.time() - job.started, 1)
         write_json(path, {"seconds": total})

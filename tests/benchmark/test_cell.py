@@ -75,3 +75,18 @@ def test_wall_seconds_sums_every_process_including_killed_ones():
                s(500, 250, 1, "b"), s(530, 400, 1, "b")]
     assert wall_seconds(samples) == 90.0  # 60 + 30; the time between the processes is not training
     assert wall_seconds([]) == 0
+
+
+@pytest.mark.parametrize("stale", [(), ("train_seconds.json",), ("timing.jsonl",), ("train_seconds.json", "timing.jsonl")])
+def test_an_attempt_stopped_before_its_first_checkpoint_is_not_counted(tmp_path, stale):
+    """A cell stopped before its first checkpoint starts again from iteration 0: the wall time and timing samples of
+    that attempt go (they would be counted twice); everything else in the cell's folder stays."""
+    from metassl_monai.benchmark.cell import CellFiles
+    from metassl_monai.benchmark.grid import Cell, Method
+
+    files = CellFiles(tmp_path, Cell(Method("mt", "metassl_acdc", "mean_teacher", "softmax_mse"), 7, 1, "g"))
+    files.dir.mkdir(parents=True)
+    for name in (*stale, "train_trace.jsonl", "events.out.tfevents.1"):
+        (files.dir / name).write_text("{}\n")
+    assert files.discard_unsaved_attempt() == bool(stale)
+    assert sorted(p.name for p in files.dir.iterdir()) == ["events.out.tfevents.1", "train_trace.jsonl"]

@@ -210,6 +210,32 @@ def test_a_training_slower_than_the_records_is_stopped_when_it_would_miss_the_de
         assert runner.deferred == {}
 
 
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_cell_stopped_before_its_first_checkpoint_starts_again_without_its_old_timing(grid, tmp_path, capsys,
+                                                                                         monkeypatch, checkpoint):
+    """The runner's stop above can come before a cell's first checkpoint: the next run starts it from iteration 0, and
+    the stopped attempt's wall time and timing samples must not count in its record; a cell with a checkpoint resumes
+    and keeps them."""
+    import subprocess
+
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kwargs: started.append(cmd))
+    runner = _Runner(grid, str(tmp_path), tmp_path / "out", 1, 60, 10, 1)
+    job = runner.prepare(cell(grid, "mt_metassl_1l_s1"))
+    job.stages = ["train"]
+    job.files.dir.mkdir(parents=True)
+    (job.files.dir / "train_seconds.json").write_text('{"seconds": 621.6}')
+    job.files.timing.write_text('{"time": 1.0, "iteration": 25, "running": 2, "segment": 1, "load": 3.0}\n')
+    if checkpoint:
+        (job.files.dir / "checkpoint_epoch=1.pt").write_bytes(b"")
+    runner.start_stage(job)
+    job.log_handle.close()
+    assert ("--resume" in started[0]) is checkpoint
+    assert (job.files.dir / "train_seconds.json").is_file() is checkpoint and job.files.timing.is_file() is checkpoint
+    said = capsys.readouterr().out
+    assert ("started (again: the attempt stopped before its first checkpoint is not counted)" in said) is not checkpoint
+
+
 def test_the_pace_is_measured_only_once_the_process_makes_progress(grid, tmp_path):
     """A resumed process first spends minutes starting up while its trace still ends at the killed process's last
     iteration: those samples would make any cell look hopelessly slow (one was stopped so at 9.6 s/it)."""
