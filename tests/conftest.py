@@ -115,11 +115,25 @@ LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 
 )
 
 
+ML_BUILDING = "metassl_monailabel_building"  # an attribute of pytest's config and a key of xdist's workerinput
+
+
 def pytest_configure(config):
     # pytest-xdist orders its work units by their number of tests unless told not to (--no-loadscope-reorder);
     # keep LONGEST_FIRST's order without asking every command line for the flag
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+    # whether .ci/run is building the MONAI Label environment beside the suite (its tests then run last): decided once,
+    # here or, under pytest-xdist, by the controller for every worker (workers that collected in different orders
+    # because the build ended between their collections would stop the run)
+    worker = getattr(config, "workerinput", None)
+    building = worker[ML_BUILDING] if worker and ML_BUILDING in worker else build_in_progress() is not None
+    setattr(config, ML_BUILDING, building)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):  # pytest-xdist's controller, before each worker starts
+    node.workerinput[ML_BUILDING] = getattr(node.config, ML_BUILDING)
 
 
 def _unit(item) -> str:
@@ -132,7 +146,7 @@ def _unit(item) -> str:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to the node id
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    if build_in_progress() is not None:  # .ci/run builds the MONAI Label environment beside the suite: its tests last
+    if getattr(config, ML_BUILDING, False):  # .ci/run builds the MONAI Label environment beside the suite: its tests last
         rank[MONAILABEL_TESTS] = len(rank) + 1
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keeps its order
     if not config.pluginmanager.hasplugin("xdist"):

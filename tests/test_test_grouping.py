@@ -90,3 +90,20 @@ def test_monailabel_tests_run_last_while_their_environment_is_built(tmp_path, bu
                          "test_other.py": test.format(path=str(order), name="other")}, workers=1,
               env={"METASSL_MONAILABEL_PYTHON": str(venv / "bin" / "python")})
     assert order.read_text().split() == expected
+
+
+def test_the_controller_decides_for_every_worker_whether_the_monailabel_environment_is_being_built(tmp_path):
+    """Each pytest-xdist worker collects on its own; had each looked at the build marker itself, a build ending between
+    two workers' collections would give them different orders and stop the run. The controller looks once and hands
+    its answer to the workers (here: a build in progress, so every worker schedules the MONAI Label file last)."""
+    venv = tmp_path / "ml-venv"
+    venv.mkdir()
+    (venv / ".metassl_monailabel_building").write_text(f"{os.getpid()}\n")
+    seen = tmp_path / "seen.txt"
+    test = ("import os\n@__import__('pytest').mark.parametrize('i', range(3))\ndef test_it(request, i):\n"
+            f"    open({str(seen)!r}, 'a').write(os.environ['PYTEST_XDIST_WORKER'] + ' ' + "
+            "str(request.config.workerinput['metassl_monailabel_building']) + '\\n')\n")
+    run_suite(tmp_path, {"test_a.py": test, "test_b.py": test}, workers=2,
+              env={"METASSL_MONAILABEL_PYTHON": str(venv / "bin" / "python")})
+    lines = seen.read_text().split("\n")[:-1]
+    assert len(lines) == 6 and {line.split()[1] for line in lines} == {"True"}
