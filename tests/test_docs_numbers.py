@@ -59,6 +59,7 @@ DOCUMENTED = [
     (BENCH_DOC, "against MT's {mean_dice:.3f} on seed 1337", BENCH.format("mt_7l_s1337")),
     (BENCH_DOC, "on seed 1337 and {mean_dice:.3f} against", BENCH.format("mt_metassl_7l_s1338")),
     (BENCH_DOC, "against {mean_dice:.3f} on seed 1338**", BENCH.format("mt_7l_s1338")),
+    (BENCH_DOC, "On seed 1339 MT + MetaSSL reaches {mean_dice:.3f} (RV {RV:.3f})", BENCH.format("mt_metassl_7l_s1339")),
 ]
 
 
@@ -89,7 +90,9 @@ def test_the_check_fails_on_another_value():
 def test_benchmark_traces_in_the_docs_are_the_records():
     """The loss composition, the region fractions, the RV HD95 and the seed spread the benchmark notes quote, computed
     from the cells' records as the report computes them."""
-    from metassl_monai.benchmark.report import load_records, loss_composition, paired, region_fractions, seed_spread
+    from metassl_monai.benchmark.report import (
+        load_records, loss_composition, paired, region_fractions, seed_spread, summarize,
+    )
 
     records = load_records(REPO / "docs/benchmarks/acdc_records")
     cells = {r["cell"]: r for r in records}
@@ -102,7 +105,7 @@ def test_benchmark_traces_in_the_docs_are_the_records():
     # the RV HD95 of CPS + MetaSSL against CPS, and the seed spread and the gains in spreads of "How sure"
     hd95 = {c: cells[c]["last"]["metrics"]["hd95_per_class"]["RV"] for c in ("cps_metassl_7l_s1337", "cps_7l_s1337")}
     assert f"RV HD95 is {hd95['cps_metassl_7l_s1337']:.1f} voxels\n  against CPS's {hd95['cps_7l_s1337']:.1f}" in text
-    assert f"two each is {seed_spread(records, 7):.3f} (last" in text
+    assert f"two is {seed_spread(records, 7):.3f} (last" in text
     pairs = {p["method"]: p for p in paired(records)}
     assert f"gains are {pairs['mt_metassl']['last_in_spreads']:.1f} and {pairs['cps_metassl']['last_in_spreads']:.1f} " \
            "spreads" in text
@@ -115,8 +118,11 @@ def test_benchmark_traces_in_the_docs_are_the_records():
                 cells[f"mt_metassl_7l_s{s}"]["last"]["metrics"]["mean_dice_per_class"].items()} for s in (1337, 1338)}
     assert ", ".join(f"{k} {gain[1337][k]:+.3f} and {gain[1338][k]:+.3f}" for k in ("RV", "MYO")) + ", LV " \
         f"{gain[1337]['LV']:+.3f} and {gain[1338]['LV']:+.3f}: the gain" in text.replace("\n  ", " ")
-    s1338 = loss_composition(cells["mt_metassl_7l_s1338"])
-    assert f"seed 1338 alike: {100 * s1338['labeled'] / sum(s1338.values()):.0f} % labeled term" in text
+    share = {s: (lambda c: f"{100 * c['labeled'] / sum(c.values()):.0f}")(loss_composition(cells[f"mt_metassl_7l_s{s}"]))
+             for s in (1338, 1339)}
+    assert f"seeds 1338 and 1339 alike: {share[1338]} % and {share[1339]} % labeled term" in text
+    (row,) = [r for r in summarize(records) if r["method"] == "mt_metassl" and r["labeled"] == 7]
+    assert f"MT + MetaSSL over its three seeds: {row['last'][0]:.3f} ± {row['last'][1]:.3f}." in text.replace("\n  ", " ")
     regions = region_fractions(cells["mt_metassl_7l_s1337"])["unlabeled_0"]
     expected = "UC {fraction_UC:.3f}, US {fraction_US:.3f}, DC {fraction_DC:.3f}, DS {fraction_DS:.3f}.".format(**regions)
     assert expected in text, f"{BENCH_DOC} should say {expected!r}"
