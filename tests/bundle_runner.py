@@ -215,6 +215,21 @@ def run_cli(*args: str | Path, **kwargs) -> _subprocess.CompletedProcess:
     return run_module("metassl_monai", *args, **kwargs)
 
 
+class TerminateAfter:
+    """A trainer handler for a test's config (``{"_target_": "bundle_runner.TerminateAfter", "iterations": K}`` in a
+    handler list): ends the run after iteration ``K``, every handler of that iteration run, with the schedule (poly
+    learning rate, ramp-ups) of the configured ``num_iterations``: its first K iterations are bit for bit those of the
+    full run, at a fraction of its time. In-process runs only (this module is on the tests' ``sys.path``)."""
+
+    def __init__(self, iterations: int):
+        self.iterations = int(iterations)
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=self.iterations), lambda e: e.terminate())
+
+
 def tensors(obj, prefix: str = "", numbers: bool = False) -> dict:
     """Every tensor in a (nested) checkpoint, by path (``/key/0/...``); with ``numbers``, ints and floats too (as
     float64 tensors: e.g. Python's random state, the iteration)."""
