@@ -40,9 +40,13 @@ BUNDLES = REPO / "bundles"
 REAL_ACDC = REPO.parent / "shared" / "data" / "ACDC"
 SUBPROCESS_ENV = {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
-# tiny settings of the synthetic datasets in conftest.py (2D: 32 x 32 slices; 3D: 40 x 40 x 24 volumes)
+# tiny settings of the synthetic datasets in conftest.py (2D: 32 x 32 slices; 3D: LA_SHAPE volumes). The 3D ones are
+# the smallest VNet takes (16 per side: 4 halvings): a VNet iteration of 32 x 32 x 16 patches took seconds on a CI core,
+# and the 3D tests were a third of the suite
 ACDC_TINY = ["--patch_size", "[32,32]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_patients", "1"]
-LA_TINY = ["--patch_size", "[32,32,16]", "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_cases", "2",
+LA_SHAPE = (32, 32, 16)  # conftest.py's la_dataset
+LA_PATCH = "[16,16,16]"
+LA_TINY = ["--patch_size", LA_PATCH, "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_cases", "2",
            "--val_cases", "2"]
 
 

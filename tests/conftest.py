@@ -62,11 +62,12 @@ def acdc_dataset(tmp_path_factory, request) -> Path:
 
 @pytest.fixture(scope="session")
 def la_dataset(tmp_path_factory, request) -> Path:
-    """UA-MT-layout LA-like data: train.list of 8 cases, test.list of 2; 40 x 40 x 24 volumes."""
+    """UA-MT-layout LA-like data: train.list of 8 cases, test.list of 2; bundle_runner.LA_SHAPE volumes."""
+    from bundle_runner import LA_SHAPE
+
     from metassl_monai.data import write_uamt_la_dataset
 
-    root = write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=10, n_test=2, shape=(40, 40, 24),
-                                 seed=5)
+    root = write_uamt_la_dataset(tmp_path_factory.mktemp("la") / "LA", n_cases=10, n_test=2, shape=LA_SHAPE, seed=5)
     return _shared(root, request)
 
 

@@ -17,7 +17,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from bundle_runner import ACDC_TINY, LA_TINY, config_parser, configs, config_list, run_bundle, training_args
+from bundle_runner import ACDC_TINY, LA_PATCH, LA_SHAPE, LA_TINY, config_parser, configs, config_list, run_bundle, training_args
 
 from metassl_monai.data import write_acdc_datalist, write_msd_heart_dataset
 
@@ -94,7 +94,7 @@ def test_3d_bundles_train_and_evaluate_from_an_msd_folder(bundle, tmp_path):
                                                                          "evaluate.json")),
                "--bundle_root", str(Path(configs(bundle)[0]).parents[1]), "--datalist", str(msd),
                "--output_dir", str(tmp_path / "eval"), "--ckpt_path", str(run / "model.pt"),
-               "--patch_size", "[32,32,16]")
+               "--patch_size", LA_PATCH)
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["num_cases"] == 1  # ceil(5 x 0.2)
 
 
@@ -145,7 +145,7 @@ def test_too_few_unlabeled_images_name_the_datalist(acdc_nifti, tmp_path):
 
 def msd_with_unlabeled(root: Path) -> Path:
     """A synthetic Task02_Heart folder (5 labeled volumes) with 2 unlabeled scans in imagesTs."""
-    msd = write_msd_heart_dataset(root, n_cases=5, shape=(40, 40, 24), seed=2)
+    msd = write_msd_heart_dataset(root, n_cases=5, shape=LA_SHAPE, seed=2)
     (msd / "imagesTs").mkdir()
     for i, image in enumerate(sorted((msd / "imagesTr").iterdir())[:2]):
         shutil.copy(image, msd / "imagesTs" / f"unlabeled_{i}.nii.gz")
@@ -158,7 +158,7 @@ def test_quality_guided_pipeline_from_your_data(bundle, acdc_nifti, tmp_path):
     """The whole QG-SSL pipeline on NIfTI data: segmenter snapshots, the quality predictor, PL-QW x MetaSSL."""
     two_d = bundle.endswith("acdc")
     source = str(acdc_nifti / "dl.json") if two_d else str(msd_with_unlabeled(tmp_path / "Task02_Heart"))
-    size = ["--patch_size", "[32,32]"] if two_d else ["--patch_size", "[32,32,16]", "--quality_patch_size",
+    size = ["--patch_size", "[32,32]"] if two_d else ["--patch_size", LA_PATCH, "--quality_patch_size",
                                                       "[32,32,16]"]
     common = ["--bundle_root", str(Path(configs(bundle)[0]).parents[1]), "--datalist", source, *size,
               "--batch_size", "2", "--unlabeled_batch_size", "2", "--quality_backbone", "resnet10",

@@ -115,7 +115,7 @@ def test_settings_reach_the_loaders_engines_and_networks(bundle, acdc_dataset, l
     assert all(p.is_contiguous(memory_format=fmt) for p in framework.teacher.parameters() if p.ndim == convs[0].ndim)
 
 
-TINY_SHAPES = {"metassl_acdc": (32, 32), "metassl_la": (32, 32, 16)}
+TINY_SHAPES = {"metassl_acdc": (32, 32), "metassl_la": (16, 16, 16)}
 
 
 @pytest.mark.parametrize("bundle, names", [

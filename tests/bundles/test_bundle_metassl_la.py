@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from bundle_runner import LA_TINY, bundle_root, config_list, configs, run_bundle, training_args
+from bundle_runner import LA_PATCH, LA_SHAPE, LA_TINY, bundle_root, config_list, configs, run_bundle, training_args
 
 from metassl_monai.data import (
     la_uamt_split,
@@ -28,8 +28,8 @@ NAME = "metassl_la"
 BUNDLE = bundle_root(NAME)
 CONFIGS = BUNDLE / "configs"
 EVALUATE = configs(NAME, "train.json", "train_cpu.json", "evaluate.json")
-SHAPE = (40, 40, 24)  # la_dataset's volumes
-PATCH = "[32,32,16]"
+SHAPE = LA_SHAPE  # la_dataset's volumes
+PATCH = LA_PATCH
 
 
 @pytest.fixture

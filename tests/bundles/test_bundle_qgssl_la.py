@@ -12,15 +12,16 @@ from pathlib import Path
 import nibabel as nib
 import pytest
 import torch
-from bundle_runner import bundle_root, config_list, configs, run_bundle
+from bundle_runner import LA_PATCH, LA_SHAPE, bundle_root, config_list, configs, run_bundle
 
 from metassl_monai.data import write_uamt_as_nifti
 
 NAME = "qgssl_la"
 BUNDLE = bundle_root(NAME)
 CONFIGS = BUNDLE / "configs"
-# batch size 1, where bundle_runner.LA_TINY has 2: the same (cheaper) runs as before the shared harness
-TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
+# batch size 2 as bundle_runner.LA_TINY: VNet's 1 x 1 x 1 bottleneck of a 16-voxel patch needs 2 values per channel
+# for its batch norm (the supervised snapshot training has no unlabeled half to add to the batch)
+TINY = ["--patch_size", LA_PATCH, "--batch_size", "2", "--unlabeled_batch_size", "2", "--labeled_cases", "2",
         "--val_cases", "2"]
 QUALITY_CPU = ["--quality_patch_size", "[32,32,16]", "--quality_backbone", "resnet10", "--quality_widen_factor", "0.5"]
 
@@ -71,16 +72,16 @@ def test_evaluating_contract_and_inference_quality_json(pipeline, tmp_path):
     data, model = pipeline["data"], str(pipeline["root"] / "train" / "model.pt")
     run_bundle("run", "evaluating", "--config_file", train_configs("evaluate.json"), "--bundle_root", str(BUNDLE),
                "--dataset_dir", str(data), "--eval_list", "test.list", "--output_dir", str(tmp_path / "eval"),
-               "--ckpt_path", model, "--patch_size", "[32,32,16]")
+               "--ckpt_path", model, "--patch_size", LA_PATCH)
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["num_cases"] == 2
     write_uamt_as_nifti(data, tmp_path / "nii", "test.list", with_labels=False)
     out = tmp_path / "seg"
     run_bundle("run", "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(BUNDLE),
                "--dataset_dir", str(tmp_path / "nii"), "--output_dir", str(out), "--ckpt_path", model,
                "--quality_ckpt", str(pipeline["root"] / "quality" / "quality_predictor.pt"),
-               "--patch_size", "[32,32,16]", *QUALITY_CPU)
+               "--patch_size", LA_PATCH, *QUALITY_CPU)
     for case in (data / "test.list").read_text().split():
-        assert nib.load(out / f"{case}_seg.nii.gz").shape == (40, 40, 24)
+        assert nib.load(out / f"{case}_seg.nii.gz").shape == LA_SHAPE
         qc = json.loads((out / f"{case}_quality.json").read_text())
         assert 0.0 <= qc["predicted_mean_dice"] <= 1.0 and qc["aggregation"] == "whole volume"
         assert set(qc["predicted_dice_per_class"]) == {"left_atrium"}

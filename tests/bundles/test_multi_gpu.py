@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from bundle_runner import ACDC_TINY, BUNDLES, REPO, config_list, run_bundle, run_module, tensors
+from bundle_runner import ACDC_TINY, BUNDLES, LA_PATCH, REPO, config_list, run_bundle, run_module, tensors
 
 from metassl_monai.data import make_acdc_like_dataset
 
 TORCHRUN = ["--nproc_per_node=2", "--nnodes=1", "-m", "monai.bundle"]
-LA_TINY = ["--patch_size", "[32,32,16]", "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
+LA_TINY = ["--patch_size", LA_PATCH, "--batch_size", "1", "--unlabeled_batch_size", "1", "--labeled_cases", "2",
            "--val_cases", "2"]
 
 # appended to the configs by the tests: each rank saves what must agree across ranks, and the shard it trained on
@@ -220,7 +220,7 @@ def test_sharded_3d_evaluation_gives_the_single_process_metrics(la, fresh_copy, 
     cases = (la / "train.list").read_text().split()[:3]
     (la / "three.list").write_text("\n".join(cases) + "\n")
     common = ["--bundle_root", str(BUNDLES / "metassl_la"), "--dataset_dir", str(la), "--eval_list", "three.list",
-              "--patch_size", "[32,32,16]", "--ckpt_path", str(tmp_path / "model.pt")]
+              "--patch_size", LA_PATCH, "--ckpt_path", str(tmp_path / "model.pt")]
     single, multi = tmp_path / "single", tmp_path / "multi"
     run_bundle("run", "evaluating", "--config_file", config_list([configs / "train.json", configs / "evaluate.json"]),
                "--output_dir", str(single), *common)
