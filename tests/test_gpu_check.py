@@ -1,9 +1,11 @@
 # Copyright (c) metassl-monai contributors
 # Licensed under the Apache License, Version 2.0
 """
-``scripts/gpu_check.sh`` in its CPU mode, run once as a user runs it (about 1.5-2.5 minutes on 2 cores): the JSON holds
-every step with its status and seconds, the throughput of the three trainings, a finite 24-iteration loss trace, the
-skipped 2-GPU run with its reason, and every benchmark's figures. Its parts are checked on their own too: a failing
+``scripts/gpu_check.sh`` in its CPU mode, run once as a user runs it but with two of its six benchmarks (``--bench-only
+losses,inference``; about 2 minutes on 2 cores, 4 with all six): the JSON holds every step with its status and seconds,
+the throughput of the three trainings, a finite 24-iteration loss trace, the skipped 2-GPU run with its reason, and the
+chosen benchmarks' figures. The other four (data, memory, quality, trainer: 2 of the 4 minutes) are tested on their own
+in ``tests/bench/``. Its parts are checked on their own too: a failing
 or hanging command, a non-finite loss and a damaged checkpoint each fail the check.
 """
 
@@ -35,6 +37,9 @@ def _module():
 gpu_check = _module()
 
 
+BENCH_ONLY = ("losses", "inference")
+
+
 @pytest.fixture(scope="module")
 def cpu_run(tmp_path_factory):
     """The CPU mode once: ``GPU_CHECK_CPU=1 scripts/gpu_check.sh OUT.json`` (a budget above the 4-minute target, so
@@ -45,7 +50,8 @@ def cpu_run(tmp_path_factory):
     # has 2 cores; more threads thrash when the other worker runs too)
     env = {**os.environ, "GPU_CHECK_CPU": "1", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     start = time.monotonic()
-    proc = subprocess.run([str(SCRIPT), str(out), "--budget", "480", "--work-dir", str(tmp / "work")],
+    proc = subprocess.run([str(SCRIPT), str(out), "--budget", "480", "--work-dir", str(tmp / "work"),
+                           "--bench-only", ",".join(BENCH_ONLY)],
                           capture_output=True, text=True, env=env, timeout=600, cwd=tmp)
     seconds = time.monotonic() - start
     assert proc.returncode == 0, f"gpu_check failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
@@ -66,7 +72,7 @@ def test_cpu_mode_passes_and_records_every_step(cpu_run):
         assert step["status"] in ("ok", "skipped"), (name, step)
     assert report["seconds"] <= seconds + 1
     # progress: each step announced, the bundle runs' own progress bars and the bench lines shown
-    for line in ("synthetic_data:", "throughput 1/3", "throughput 3/3", "training:", "multi_gpu: skipped", "bench 6/6"):
+    for line in ("synthetic_data:", "throughput 1/3", "throughput 3/3", "training:", "multi_gpu: skipped", "bench 2/2: inference"):
         assert line in proc.stdout
     assert "Epoch" in proc.stdout or "Iteration" in proc.stdout or "it/s" in proc.stdout
 
@@ -103,17 +109,13 @@ def test_cpu_mode_skips_the_two_gpu_run_with_its_reason(cpu_run):
 
 
 def test_cpu_mode_bench_figures(cpu_run):
-    from metassl_monai.bench import BENCHMARKS
-
     bench = cpu_run[0]["steps"]["bench"]
     assert bench["status"] == "ok" and bench["quick"] is True
-    assert list(bench["per_benchmark"]) == list(BENCHMARKS)
+    assert list(bench["per_benchmark"]) == list(BENCH_ONLY)  # --bench-only: those, in that order
     assert all(r["status"] == "ok" and r["figures"] > 0 for r in bench["per_benchmark"].values())
     names = {m["name"] for m in bench["measurements"]}
-    for prefix in BENCHMARKS:
-        assert any(n.startswith(prefix + "/") for n in names), prefix
-    assert {"data/acdc_cpu/loader_to_step_ratio", "inference/la_sliding_window_ratio",
-            "inference/acdc_slice_ratio"} <= names
+    assert {n.split("/", 1)[0] for n in names} == set(BENCH_ONLY)
+    assert {"inference/la_sliding_window_ratio", "inference/acdc_slice_ratio"} <= names
     assert bench["missed_goals"] == [m["name"] for m in bench["measurements"] if m["passed"] is False]
     assert bench["machine"]["device"] == "cpu"
 
