@@ -41,7 +41,8 @@ ACDC_LABELS = {"right ventricle": 1, "myocardium": 2, "left ventricle": 3}
 LA_LABELS = {"left atrium": 1}
 FAMILIES = {
     "acdc": {"bundles": ["metassl_acdc", "qgssl_acdc"], "labels": ACDC_LABELS, "classes": 4, "patch_size": "64,64"},
-    "la": {"bundles": ["metassl_la", "qgssl_la"], "labels": LA_LABELS, "classes": 2, "patch_size": "32,32,16"},
+    # 16³: the smallest patch a VNet takes (4 halvings); each 3D training iteration costs ~4x less than at 32x32x16
+    "la": {"bundles": ["metassl_la", "qgssl_la"], "labels": LA_LABELS, "classes": 2, "patch_size": "16,16,16"},
 }
 #: studies written per family: the first N_LABELED get a label in labels/final
 N_STUDIES, N_LABELED = 6, 4
@@ -232,14 +233,12 @@ def _infer(served, name: str, study: str, tmp_path: Path) -> nib.Nifti1Image:
     return nib.load(str(path))
 
 
-@pytest.mark.parametrize("index", [0, 1])
-def test_infer_returns_a_mask_on_the_study_grid(served, index, tmp_path):
-    name = served["bundles"][index]
-    study = "case5"  # an unlabeled study
+def _assert_mask_on_the_study_grid(served, name: str, study: str, tmp_path: Path) -> None:
+    """/infer/<name> on ``study`` returns a mask of the model's classes on the study's own grid (shape and affine)."""
     source = nib.load(str(served["studies"] / f"{study}.nii.gz"))
     t0 = time.monotonic()
     mask = _infer(served, name, study, tmp_path)
-    print(f"[monailabel] /infer/{name}: {time.monotonic() - t0:.1f} s", flush=True)
+    print(f"[monailabel] /infer/{name} {study}: {time.monotonic() - t0:.1f} s", flush=True)
     values = np.unique(np.asarray(mask.dataobj))
     assert mask.shape == source.shape
     assert set(values.tolist()) <= set(range(served["classes"])), values
@@ -274,10 +273,9 @@ def test_one_epoch_train_uses_unlabeled_studies_and_writes_the_model(served, ind
     state = torch.load(model, map_location="cpu", weights_only=True)
     assert isinstance(state, dict) and len(state) > 0
 
-    # the retrained model serves
-    source = nib.load(str(served["studies"] / "case4.nii.gz"))
-    mask = _infer(served, name, "case4", tmp_path)
-    assert mask.shape == source.shape
+    # the retrained model serves, on an unlabeled study (/infer is tested here, after training, and not on its own
+    # as well: each 3D /infer runs the paper's 112x112x80 window, ~15 s on CPU)
+    _assert_mask_on_the_study_grid(served, name, "case5", tmp_path)
 
 
 def _multipart(files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
@@ -313,7 +311,6 @@ def test_infer_on_a_corrupt_study_is_an_http_error_and_the_server_goes_on(served
         assert error.value.code == 422, (detail, server.log())
         assert json.loads(detail) == {"detail": f"cannot read 'image' file {study} (truncated or corrupt?): EOFError: "
                                                 "Compressed file ended before the end-of-stream marker was reached"}
-        mask = _infer(served, name, "case5", tmp_path)  # the server goes on
-        assert mask.shape == nib.load(str(served["studies"] / "case5.nii.gz")).shape
+        _assert_mask_on_the_study_grid(served, name, "case5", tmp_path)  # the server goes on
     finally:
         server.request("DELETE", "/datastore/image", params={"id": "corrupt"})
