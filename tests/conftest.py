@@ -106,7 +106,7 @@ LONGEST_FIRST = (  # seconds per file in one CI run on 2 cores (pytest-xdist -n 
     "tests/bundles/test_bundle_metassl_la.py",  # 93
     "tests/test_export.py",  # 91
     "tests/test_gpu_check.py",  # ~105 (the CPU mode of scripts/gpu_check.sh)
-    "tests/bundles/test_bad_input_exits.py",  # ~65 (25 real-data subprocess runs; measured 2026-12-06)
+    "tests/bundles/test_bad_input_exits.py",  # ~160 alone beside a training (14 real-data child processes; 2026-12-08)
     "tests/bundles/test_bundle_qgssl_la.py",  # 62
     "tests/bundles/test_bundle_datalists.py",  # ~75 alone (6 trainings + 4 evaluations from NIfTI; 2026-12-07)
     "tests/bundles/test_quality_resume.py",  # ~55 (four quality trainings, one killed; measured alone 2026-12-06)
