@@ -72,3 +72,17 @@ def test_setup_script_marks_its_build_and_clears_the_mark_when_it_fails(tmp_path
     assert proc.returncode == 3, out
     assert f"marker={proc.pid}" in out
     assert not (venv / BUILD_MARKER).exists()
+
+
+
+def test_ci_waits_for_the_marker_the_tests_read():
+    """.ci/run waits until the setup script has marked its build before starting pytest (so that collection schedules
+    the MONAI Label tests last); it takes the marker's name from monailabel_env.BUILD_MARKER, which the test above
+    ties to the script's, instead of writing the name a third time."""
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "from monailabel_env import BUILD_MARKER" in ci and BUILD_MARKER not in ci
+    line = next(ln for ln in ci.splitlines() if ln.startswith("ML_MARKER="))
+    out = subprocess.run(["bash", "-c", f"ML_VENV=/venv; {line}; echo \"$ML_MARKER\""], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                                                        f"{os.environ['PATH']}"}).stdout
+    assert out == f"/venv/{BUILD_MARKER}\n"

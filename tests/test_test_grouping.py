@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from monailabel_env import BUILD_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def test_monailabel_tests_run_last_while_their_environment_is_built(tmp_path, bu
     venv = tmp_path / "ml-venv"
     venv.mkdir()
     if building:  # a live pid: this test's own process stands for the setup script
-        (venv / ".metassl_monailabel_building").write_text(f"{os.getpid()}\n")
+        (venv / BUILD_MARKER).write_text(f"{os.getpid()}\n")
     order = tmp_path / "order.txt"
     test = "def test_it():\n    open({path!r}, 'a').write('{name}\\n')\n"
     run_suite(tmp_path, {"bundles/test_monailabel.py": test.format(path=str(order), name="monailabel"),
@@ -98,7 +99,7 @@ def test_the_controller_decides_for_every_worker_whether_the_monailabel_environm
     its answer to the workers (here: a build in progress, so every worker schedules the MONAI Label file last)."""
     venv = tmp_path / "ml-venv"
     venv.mkdir()
-    (venv / ".metassl_monailabel_building").write_text(f"{os.getpid()}\n")
+    (venv / BUILD_MARKER).write_text(f"{os.getpid()}\n")
     seen = tmp_path / "seen.txt"
     test = ("import os\n@__import__('pytest').mark.parametrize('i', range(3))\ndef test_it(request, i):\n"
             f"    open({str(seen)!r}, 'a').write(os.environ['PYTEST_XDIST_WORKER'] + ' ' + "
