@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from metassl_monai.bench.common import Measurement, progress
+from metassl_monai.host import cpu_model
 
 __all__ = ["BENCHMARKS", "run_benchmarks", "machine_info", "markdown_table", "Measurement", "BenchArgumentError"]
 
@@ -51,7 +52,7 @@ def machine_info(device: torch.device) -> dict:
     info = {
         "device": str(device),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "monai": monai.__version__,

@@ -237,8 +237,11 @@ def loss_composition(record: dict, tail: float = 0.1) -> dict[str, float] | None
 
 # ---------------------------------------------------------------------------------------------------- writers
 def _device(record: dict) -> str:
+    """The GPU a cell ran on, else "CPU" with its model when the record names it (records before 2026-12-08 do not)."""
     host = record.get("host", {})
-    return "–" if "gpu" not in host else (host["gpu"] or "CPU")
+    if "gpu" not in host:
+        return "–"
+    return host["gpu"] or ("CPU" + (f" ({host['cpu_model']})" if host.get("cpu_model") else ""))
 
 
 def _blank(value) -> object:

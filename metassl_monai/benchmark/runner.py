@@ -104,7 +104,10 @@ def _host() -> dict:
     ``device`` picks (None: the CPU)."""
     import torch
 
+    from metassl_monai.host import cpu_model
+
     return {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor() or "",
+            "cpu_model": cpu_model(),
             "python": platform.python_version(), "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -48,17 +48,21 @@ def test_method_seconds_per_iteration_are_one_thread_cells(threads, expected):
 def test_every_cell_row_says_threads_evaluation_time_and_device(tmp_path):
     records_dir = tmp_path / "records"
     records_dir.mkdir()
-    for r in (_timed(1, 1.0, 1), _timed(2, 2.0, 2, gpu="NVIDIA H100 80GB HBM3")):
+    for r in (_timed(1, 1.0, 1), _timed(2, 2.0, 2, gpu="NVIDIA H100 80GB HBM3"),
+              _timed(3, 3.0, 1, cpu_model="AMD EPYC")):
         (records_dir / f"{r['cell']}.json").write_text(json.dumps(r))
     paths = write_report(records_dir, tmp_path / "out", "t")
     text = open(paths["markdown"]).read()
     assert "| `mt_7l_s1` | 0.7000 (100) | 0.7000 | 0.7000 | 10.0 | 1 | 1.000 (2.1) | – | 61 | 2.13.0+cpu | CPU |" in text
     assert "| 10.0 | 2 | 2.000 (2.1) | – | 61 | 2.13.0+cpu | NVIDIA H100 80GB HBM3 |" in text
-    assert "| mean_teacher | metassl | 2 | 0.700 ± 0.000 | 0.700 ± 0.000 |" in text
-    assert text.count("| 1.000 | – |") == 1  # the summary: s/it alone of the one-thread cell only
+    assert ("| `mt_7l_s3` | 0.7000 (100) | 0.7000 | 0.7000 | 10.0 | 1 | 3.000 (2.1) | – | 61 | 2.13.0+cpu "
+            "| CPU (AMD EPYC) |") in text
+    assert "| mean_teacher | metassl | 3 | 0.700 ± 0.000 | 0.700 ± 0.000 |" in text
+    assert text.count("| 2.000 | – |") == 1  # the summary: s/it alone of the one-thread cells only (mean of 1 and 3)
     rows = list(csv.DictReader(open(paths["csv"])))
     assert [(r["threads"], r["evaluate_seconds"], r["torch"], r["gpu"]) for r in rows] == [
-        ("1", "61.4", "2.13.0+cpu", ""), ("2", "61.4", "2.13.0+cpu", "NVIDIA H100 80GB HBM3")]
+        ("1", "61.4", "2.13.0+cpu", ""), ("2", "61.4", "2.13.0+cpu", "NVIDIA H100 80GB HBM3"),
+        ("1", "61.4", "2.13.0+cpu", "")]
 
 
 def test_mean_std_is_the_sample_std():

@@ -24,6 +24,7 @@ from bundle_runner import SUBPROCESS_ENV
 
 from metassl_monai.benchmark import grid_status, load_grid, run_grid, write_report
 from metassl_monai.benchmark.runner import RunnerBusyError
+from metassl_monai.host import cpu_model
 
 GRID = """
 name: tiny
@@ -80,6 +81,7 @@ def test_grid_recorded_skipped_and_reported(finished, grid_file, acdc_dataset, t
         assert r["best"]["metrics"]["mean_dice"] == pytest.approx(best[1], abs=1e-5)
         assert r["evaluate_seconds"] > 0  # both evaluations timed (what `--hours` estimates them from)
         assert r["host"]["threads"] == 1  # 2 threads split between 2 cells
+        assert r["host"]["cpu_model"] == cpu_model()  # "" only where /proc/cpuinfo and platform say nothing
         assert r["host"]["torch"] == torch.__version__ and r["host"]["gpu"] == (
             torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
         assert r["train_seconds"] > 0 and "--seed" in r["commands"]["train"]
