@@ -95,30 +95,30 @@ def fresh_copy(tmp_path) -> Callable[[Path], Path]:
 # Every test file is one unit of work (as --dist loadfile: its module fixtures, e.g. trained runs, stay in one
 # process), except files that set ``SPLIT_ACROSS_WORKERS``: ``True`` when their tests share nothing costly (they are
 # spread one by one), or a function of the test item naming its unit within the file (e.g. the parameter of a
-# module fixture, so that each parameter's fixture is still made once). Units start longest first, so the last
-# minutes do not wait on one long file; LONGEST_FIRST lists the files that take over half a minute (see the README),
-# in decreasing order; the other files follow in pytest's order.
-LONGEST_FIRST = (  # worker-seconds per file in the README's run alone (-n 2, 2 cores), 2026-12-08 00:55, except where dated
-    "tests/bundles/test_multi_gpu.py",  # 427 (one unit: 14 torchrun launches)
-    "tests/bundles/test_bundle_resume.py",  # 245
-    "tests/benchmark/test_runner.py",  # 223 (4 cells: 4 trainings + 8 evaluations)
-    "tests/bundles/test_behaviour_unchanged.py",  # 192 (its tests spread: SPLIT_ACROSS_WORKERS; 3D traces up to 57 s)
-    "tests/bundles/test_frameworks_in_bundles.py",  # 172 (spread; 3D runs 12-20 s)
-    "tests/bundles/test_bad_input_exits.py",  # ~160 (spread; 14 real-data child processes; one process, 2026-12-08)
-    "tests/test_gpu_check.py",  # 158 (the CPU mode of scripts/gpu_check.sh: ~120 s)
-    MONAILABEL_TESTS,  # ~170 (two units, one per served family; 282 -> 169 s in one process, 2026-12-08)
-    "tests/test_export.py",  # 148
-    "tests/bundles/test_bundle_metassl_la.py",  # 89
-    "tests/bundles/test_determinism.py",  # 81
-    "tests/bundles/test_bundle_datalists.py",  # 79
+# module fixture, so that each parameter's fixture is still made once). Units start longest first (LONGEST_FIRST, in
+# decreasing order of their units' length: the one-unit files, then the spread files whose tests are short, as fillers),
+# so the last minutes do not wait on one long file; the files not listed follow in pytest's order.
+LONGEST_FIRST = (  # worker-seconds per file, README's command alone on 2 cores (AMD EPYC), 2026-12-08 03:24
+    "tests/bundles/test_multi_gpu.py",  # 403 (one unit: 14 torchrun launches)
+    "tests/bundles/test_bundle_resume.py",  # 240
+    "tests/benchmark/test_runner.py",  # 222 (4 cells: 4 trainings + 8 evaluations)
+    MONAILABEL_TESTS,  # 198 (two units, one per served family; last while .ci/run builds its environment)
+    "tests/test_export.py",  # 156
+    "tests/test_gpu_check.py",  # 152 (the CPU mode of scripts/gpu_check.sh: ~120 s)
+    "tests/bundles/test_behaviour_unchanged.py",  # 187 (spread: SPLIT_ACROSS_WORKERS; 3D traces up to 57 s each)
+    "tests/bundles/test_bundle_metassl_la.py",  # 82
+    "tests/bundles/test_bundle_datalists.py",  # 82
+    "tests/bundles/test_determinism.py",  # 79
+    "tests/bundles/test_frameworks_in_bundles.py",  # 137 (spread; 3D runs 12-20 s each)
+    "tests/bundles/test_bad_input_exits.py",  # 161 (spread; 14 real-data child processes of ~12 s)
+    "tests/bundles/test_bundle_gpu_settings.py",  # 56
     "tests/bundles/test_quality_resume.py",  # 55
-    "tests/bundles/test_bundle_gpu_settings.py",  # 55
-    "tests/test_test_grouping.py",  # 51 (five nested pytest runs)
-    "tests/bundles/test_bundle_zoo.py",  # 50
-    "tests/bundles/test_bundle_qgssl_acdc.py",  # 46
-    "tests/bundles/test_bundle_metassl_acdc.py",  # 45
-    "tests/test_distributed.py",  # 42
-    "tests/bundles/test_bundle_qgssl_la.py",  # 35
+    "tests/bundles/test_bundle_zoo.py",  # 54
+    "tests/bundles/test_bundle_qgssl_acdc.py",  # 49
+    "tests/bundles/test_bundle_metassl_acdc.py",  # 48
+    "tests/test_test_grouping.py",  # 47 (five nested pytest runs)
+    "tests/test_distributed.py",  # 41
+    "tests/bundles/test_bundle_qgssl_la.py",  # 41
 )
 
 
