@@ -74,7 +74,6 @@ def test_setup_script_marks_its_build_and_clears_the_mark_when_it_fails(tmp_path
     assert not (venv / BUILD_MARKER).exists()
 
 
-
 def test_ci_waits_for_the_marker_the_tests_read():
     """.ci/run waits until the setup script has marked its build before starting pytest (so that collection schedules
     the MONAI Label tests last); it takes the marker's name from monailabel_env.BUILD_MARKER, which the test above
